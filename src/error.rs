@@ -1,0 +1,47 @@
+//! The error type for everything that touches user input: files, configs,
+//! command-line arguments, data. Messages name the file, the field, what was
+//! expected and what was found.
+
+use std::fmt;
+
+/// A user-facing error with an actionable message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error {
+    message: String,
+}
+
+impl Error {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Error {
+        Error { message: message.into() }
+    }
+
+    /// Prefixes the message with context, e.g. the file being read.
+    pub fn context(self, ctx: impl fmt::Display) -> Error {
+        Error { message: format!("{ctx}: {}", self.message) }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// `Result` with nerve's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Returns early with an [`Error`] built from a format string.
+#[macro_export]
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err($crate::Error::new(format!($($arg)*)))
+    };
+}

@@ -1,0 +1,12 @@
+//! The numeric loops: matrix products, element-wise maps, reductions, softmax.
+//!
+//! Plain slices in, plain slices out: nothing here knows about `Tensor` or
+//! autograd. This is the seam where another backend (a GPU) would plug in.
+
+mod elementwise;
+mod matmul;
+mod softmax;
+
+pub use elementwise::{map_inplace, map_into, zip3_map_into, zip_map_into, PAR_THRESHOLD};
+pub use matmul::{matmul, MatLayout};
+pub use softmax::{log_softmax_rows, softmax_rows};

@@ -1,0 +1,257 @@
+//! `Tensor`: a cheap handle to f32 data with a shape, row-major and contiguous.
+//!
+//! Cloning a tensor clones the handle, not the data. Ops return new tensors and,
+//! when an input requires grad and grad mode is on, record themselves in the
+//! autograd graph (see `crate::autograd`).
+
+mod create;
+mod elementwise;
+mod index;
+mod matmul;
+mod random;
+mod reduce;
+mod shape;
+mod shape_ops;
+mod softmax;
+
+pub use random::{manual_seed, with_rng, Generator};
+pub use shape::{broadcast_shapes, numel};
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::autograd::Node;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) struct Inner {
+    pub(crate) id: u64,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) data: Arc<RwLock<Vec<f32>>>,
+    pub(crate) requires_grad: AtomicBool,
+    pub(crate) grad: Mutex<Option<Tensor>>,
+    pub(crate) node: Option<Node>,
+}
+
+/// An n-dimensional array of f32 that can take part in automatic differentiation.
+#[derive(Clone)]
+pub struct Tensor {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Tensor {
+    /// A tensor from values in row-major order and a shape.
+    ///
+    /// Panics if `data.len()` is not the product of `shape`.
+    pub fn from_vec(data: Vec<f32>, shape: &[usize]) -> Tensor {
+        assert_eq!(
+            data.len(),
+            numel(shape),
+            "Tensor::from_vec: {} values do not fill shape {:?} ({} values)",
+            data.len(),
+            shape,
+            numel(shape)
+        );
+        Tensor::from_parts(Arc::new(RwLock::new(data)), shape.to_vec(), None)
+    }
+
+    pub(crate) fn from_parts(
+        data: Arc<RwLock<Vec<f32>>>,
+        shape: Vec<usize>,
+        node: Option<Node>,
+    ) -> Tensor {
+        let requires_grad = node.is_some();
+        Tensor {
+            inner: Arc::new(Inner {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                shape,
+                data,
+                requires_grad: AtomicBool::new(requires_grad),
+                grad: Mutex::new(None),
+                node,
+            }),
+        }
+    }
+
+    /// The result of an op: `data` with `shape`, recorded in the graph with
+    /// `backward` if grad mode is on and any input requires grad.
+    pub(crate) fn from_op(
+        data: Vec<f32>,
+        shape: Vec<usize>,
+        name: &'static str,
+        inputs: &[&Tensor],
+        backward: impl Fn(&Tensor) -> Vec<Option<Tensor>> + Send + Sync + 'static,
+    ) -> Tensor {
+        debug_assert_eq!(data.len(), numel(&shape));
+        let node = Node::record(name, inputs, backward);
+        Tensor::from_parts(Arc::new(RwLock::new(data)), shape, node)
+    }
+
+    /// A 0-dimensional tensor holding one value.
+    pub fn scalar(v: f32) -> Tensor {
+        Tensor::from_vec(vec![v], &[])
+    }
+
+    /// The shape, e.g. `[batch, features]`.
+    pub fn shape(&self) -> &[usize] {
+        &self.inner.shape
+    }
+
+    /// PyTorch's `size()`.
+    pub fn size(&self) -> Vec<usize> {
+        self.inner.shape.clone()
+    }
+
+    /// Length of dimension `dim` (negative counts from the end).
+    pub fn dim_size(&self, dim: isize) -> usize {
+        self.inner.shape[self.axis(dim)]
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.inner.shape.len()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        numel(&self.inner.shape)
+    }
+
+    /// A unique id for this tensor handle's node in the graph.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// Read access to the values, row-major.
+    pub fn data(&self) -> RwLockReadGuard<'_, Vec<f32>> {
+        self.inner.data.read()
+    }
+
+    /// Write access to the values, row-major. Used by optimizers to update
+    /// parameters in place; it bypasses autograd.
+    pub fn data_mut(&self) -> RwLockWriteGuard<'_, Vec<f32>> {
+        self.inner.data.write()
+    }
+
+    /// A copy of the values, row-major.
+    pub fn to_vec(&self) -> Vec<f32> {
+        self.data().clone()
+    }
+
+    /// The single value of a one-element tensor.
+    pub fn item(&self) -> f32 {
+        assert_eq!(
+            self.numel(),
+            1,
+            "item: tensor of shape {:?} has {} elements, expected 1",
+            self.shape(),
+            self.numel()
+        );
+        self.data()[0]
+    }
+
+    /// Whether gradients are computed for this tensor.
+    pub fn requires_grad(&self) -> bool {
+        self.inner.requires_grad.load(Ordering::Relaxed)
+    }
+
+    /// Marks a leaf tensor as requiring (or not) a gradient, in place; returns self.
+    pub fn requires_grad_(self, on: bool) -> Tensor {
+        assert!(
+            self.inner.node.is_none() || on,
+            "requires_grad_(false) on a non-leaf tensor: use detach()"
+        );
+        self.inner.requires_grad.store(on, Ordering::Relaxed);
+        self
+    }
+
+    /// Whether this tensor was created by the user (not by a recorded op).
+    pub fn is_leaf(&self) -> bool {
+        self.inner.node.is_none()
+    }
+
+    /// The accumulated gradient, if `backward` has reached this leaf.
+    pub fn grad(&self) -> Option<Tensor> {
+        self.inner.grad.lock().clone()
+    }
+
+    /// Replaces the gradient (or clears it with `None`).
+    pub fn set_grad(&self, g: Option<Tensor>) {
+        if let Some(g) = &g {
+            assert_eq!(g.shape(), self.shape(), "set_grad: gradient shape differs from tensor shape");
+        }
+        *self.inner.grad.lock() = g;
+    }
+
+    /// Clears the gradient (PyTorch's `set_to_none=True` behaviour).
+    pub fn zero_grad(&self) {
+        *self.inner.grad.lock() = None;
+    }
+
+    pub(crate) fn accumulate_grad(&self, g: &Tensor) {
+        let mut slot = self.inner.grad.lock();
+        match slot.as_ref() {
+            None => *slot = Some(g.detach_copy()),
+            Some(old) => {
+                let mut d = old.data_mut();
+                let gd = g.data();
+                assert_eq!(d.len(), gd.len(), "gradient shape mismatch at accumulation");
+                d.iter_mut().zip(gd.iter()).for_each(|(a, b)| *a += b);
+            }
+        }
+    }
+
+    /// A tensor sharing this one's data but cut out of the graph.
+    pub fn detach(&self) -> Tensor {
+        Tensor::from_parts(self.inner.data.clone(), self.inner.shape.clone(), None)
+    }
+
+    /// A tensor with a copy of this one's data, out of the graph.
+    pub fn detach_copy(&self) -> Tensor {
+        Tensor::from_vec(self.to_vec(), self.shape())
+    }
+
+    /// Copies values from `src` (same number of elements) into this tensor in place.
+    pub fn copy_from(&self, src: &Tensor) {
+        assert_eq!(
+            self.numel(),
+            src.numel(),
+            "copy_from: shapes {:?} and {:?} differ",
+            self.shape(),
+            src.shape()
+        );
+        if Arc::ptr_eq(&self.inner.data, &src.inner.data) {
+            return;
+        }
+        let s = src.data();
+        self.data_mut().copy_from_slice(&s);
+    }
+
+    /// Whether any value is NaN or infinite.
+    pub fn has_non_finite(&self) -> bool {
+        self.data().iter().any(|v| !v.is_finite())
+    }
+
+    /// Resolves a possibly negative axis against this tensor's rank.
+    pub fn axis(&self, dim: isize) -> usize {
+        shape::normalize_axis(dim, self.ndim())
+    }
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.data();
+        let shown: Vec<f32> = d.iter().take(16).copied().collect();
+        write!(f, "Tensor(shape={:?}, data={:?}", self.shape(), shown)?;
+        if d.len() > 16 {
+            write!(f, "...")?;
+        }
+        if self.requires_grad() {
+            write!(f, ", requires_grad=true")?;
+        }
+        write!(f, ")")
+    }
+}
