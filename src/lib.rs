@@ -13,7 +13,9 @@
 //! ```
 
 pub mod autograd;
+pub mod data;
 pub mod error;
+pub mod io;
 pub mod kernels;
 pub mod tensor;
 

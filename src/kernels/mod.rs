@@ -3,8 +3,10 @@
 //! Plain slices in, plain slices out: nothing here knows about `Tensor` or
 //! autograd. This is the seam where another backend (a GPU) would plug in.
 
+pub mod conv;
 mod elementwise;
 mod matmul;
+pub mod pool;
 mod softmax;
 
 pub use elementwise::{map_inplace, map_into, zip3_map_into, zip_map_into, PAR_THRESHOLD};

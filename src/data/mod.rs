@@ -1,0 +1,1 @@
+//! Datasets, data loaders and file formats (IDX, CSV, text).

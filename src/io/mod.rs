@@ -1,0 +1,1 @@
+//! Saving and loading weights: safetensors with PyTorch state_dict names.
