@@ -13,12 +13,16 @@ pub struct Error {
 impl Error {
     /// An error with this message.
     pub fn new(message: impl Into<String>) -> Error {
-        Error { message: message.into() }
+        Error {
+            message: message.into(),
+        }
     }
 
     /// Prefixes the message with context, e.g. the file being read.
     pub fn context(self, ctx: impl fmt::Display) -> Error {
-        Error { message: format!("{ctx}: {}", self.message) }
+        Error {
+            message: format!("{ctx}: {}", self.message),
+        }
     }
 
     /// The message.

@@ -17,8 +17,10 @@ pub mod data;
 pub mod error;
 pub mod io;
 pub mod kernels;
+pub mod nn;
+pub mod optim;
 pub mod tensor;
 
 pub use autograd::{gradcheck, is_grad_enabled, no_grad, GradcheckReport, NoGradGuard};
-pub use tensor::{manual_seed, Generator, Tensor};
 pub use error::{Error, Result};
+pub use tensor::{manual_seed, Generator, Tensor};

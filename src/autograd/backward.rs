@@ -24,13 +24,19 @@ impl Tensor {
             self.requires_grad(),
             "backward: the tensor does not require grad (no input had requires_grad, or it was made under no_grad)"
         );
-        assert_eq!(grad_output.shape(), self.shape(), "backward_with: gradient shape differs");
+        assert_eq!(
+            grad_output.shape(),
+            self.shape(),
+            "backward_with: gradient shape differs"
+        );
         let _guard = NoGradGuard::new();
         let order = topo_order(self);
         let mut grads: HashMap<u64, Tensor> = HashMap::new();
         grads.insert(self.id(), grad_output.clone());
         for t in order.iter().rev() {
-            let Some(g) = grads.remove(&t.id()) else { continue };
+            let Some(g) = grads.remove(&t.id()) else {
+                continue;
+            };
             match &t.inner.node {
                 None => {
                     if t.requires_grad() {

@@ -30,19 +30,32 @@ impl GradcheckReport {
 /// step `eps`. Inputs are treated as leaves requiring grad; the values are
 /// restored afterwards.
 pub fn gradcheck(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], eps: f32) -> GradcheckReport {
-    let leaves: Vec<Tensor> = inputs.iter().map(|t| t.detach_copy().requires_grad_(true)).collect();
+    let leaves: Vec<Tensor> = inputs
+        .iter()
+        .map(|t| t.detach_copy().requires_grad_(true))
+        .collect();
     let out = f(&leaves);
     let mut g = Generator::new(1234);
     let cot = Tensor::rand_with(out.shape(), 0.5, 1.5, &mut g);
     let weighted = |o: &Tensor| -> f64 {
         let od = o.data();
         let cd = cot.data();
-        od.iter().zip(cd.iter()).map(|(a, b)| *a as f64 * *b as f64).sum()
+        od.iter()
+            .zip(cd.iter())
+            .map(|(a, b)| *a as f64 * *b as f64)
+            .sum()
     };
     out.backward_with(&cot);
-    let mut report = GradcheckReport { max_rel_error: 0.0, worst: (0, 0), checked: 0 };
+    let mut report = GradcheckReport {
+        max_rel_error: 0.0,
+        worst: (0, 0),
+        checked: 0,
+    };
     for (i, leaf) in leaves.iter().enumerate() {
-        let analytic = leaf.grad().map(|g| g.to_vec()).unwrap_or_else(|| vec![0.0; leaf.numel()]);
+        let analytic = leaf
+            .grad()
+            .map(|g| g.to_vec())
+            .unwrap_or_else(|| vec![0.0; leaf.numel()]);
         for j in 0..leaf.numel() {
             let orig = leaf.data()[j];
             leaf.data_mut()[j] = orig + eps;

@@ -6,10 +6,10 @@
 //! gradients, and accumulates the result in `.grad()` of the leaves.
 
 mod backward;
-mod gradcheck;
 mod grad_mode;
+mod gradcheck;
 mod node;
 
-pub use gradcheck::{gradcheck, GradcheckReport};
 pub use grad_mode::{is_grad_enabled, no_grad, NoGradGuard};
+pub use gradcheck::{gradcheck, GradcheckReport};
 pub use node::Node;

@@ -41,9 +41,24 @@ pub fn matmul(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    assert!(a.len() >= m * k, "matmul kernel: lhs has {} values, needs {}", a.len(), m * k);
-    assert!(b.len() >= k * n, "matmul kernel: rhs has {} values, needs {}", b.len(), k * n);
-    assert!(c.len() >= m * n, "matmul kernel: out has {} values, needs {}", c.len(), m * n);
+    assert!(
+        a.len() >= m * k,
+        "matmul kernel: lhs has {} values, needs {}",
+        a.len(),
+        m * k
+    );
+    assert!(
+        b.len() >= k * n,
+        "matmul kernel: rhs has {} values, needs {}",
+        b.len(),
+        k * n
+    );
+    assert!(
+        c.len() >= m * n,
+        "matmul kernel: out has {} values, needs {}",
+        c.len(),
+        m * n
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -116,8 +131,12 @@ mod tests {
     #[test]
     fn all_layouts_match_naive_product() {
         for &(m, k, n) in &[(3, 4, 5), (64, 784, 128), (1, 7, 1), (70, 33, 90)] {
-            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0).collect();
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0)
+                .collect();
             let want = naive(m, k, n, &a, &b);
             let at = transpose(m, k, &a);
             let bt = transpose(k, n, &b);
@@ -131,7 +150,17 @@ mod tests {
                 }
             }
             let mut c = want.clone();
-            matmul(m, k, n, &a, MatLayout::Normal, &b, MatLayout::Normal, &mut c, true);
+            matmul(
+                m,
+                k,
+                n,
+                &a,
+                MatLayout::Normal,
+                &b,
+                MatLayout::Normal,
+                &mut c,
+                true,
+            );
             for (x, y) in c.iter().zip(&want) {
                 assert!((x - 2.0 * y).abs() <= 2e-3 * (1.0 + y.abs()));
             }

@@ -17,7 +17,9 @@ fn for_rows(x: &[f32], out: &mut [f32], row: usize, f: impl Fn(&[f32], &mut [f32
             .zip(x.par_chunks(row))
             .for_each(|(o, x)| f(x, o));
     } else {
-        out.chunks_mut(row).zip(x.chunks(row)).for_each(|(o, x)| f(x, o));
+        out.chunks_mut(row)
+            .zip(x.chunks(row))
+            .for_each(|(o, x)| f(x, o));
     }
 }
 

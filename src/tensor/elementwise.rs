@@ -14,7 +14,12 @@ use crate::autograd::Node;
 use crate::kernels::{map_into, zip3_map_into, zip_map_into};
 
 /// Applies `f` to `a` and `b` broadcast together; returns the values and shape.
-fn broadcast_zip(a: &Tensor, b: &Tensor, op: &str, f: impl Fn(f32, f32) -> f32 + Sync) -> (Vec<f32>, Vec<usize>) {
+fn broadcast_zip(
+    a: &Tensor,
+    b: &Tensor,
+    op: &str,
+    f: impl Fn(f32, f32) -> f32 + Sync,
+) -> (Vec<f32>, Vec<usize>) {
     let shape = broadcast_shapes(a.shape(), b.shape()).unwrap_or_else(|| {
         panic!(
             "{op}: shapes {:?} and {:?} cannot be broadcast together",
@@ -125,7 +130,9 @@ impl Tensor {
         let y = Tensor::from_parts(data.clone(), shape.clone(), None);
         let node = Node::record(name, &[self], move |g| {
             let mut gx = vec![0.0f32; g.numel()];
-            zip3_map_into(&g.data(), &x.data(), &y.data(), &mut gx, |g, x, y| g * df(x, y));
+            zip3_map_into(&g.data(), &x.data(), &y.data(), &mut gx, |g, x, y| {
+                g * df(x, y)
+            });
             vec![Some(Tensor::from_vec(gx, g.shape()))]
         });
         Tensor::from_parts(data, shape, node)
@@ -168,7 +175,15 @@ impl Tensor {
 
     /// `|x|` (gradient sign(x), 0 at 0 as in PyTorch).
     pub fn abs(&self) -> Tensor {
-        self.unary("abs", f32::abs, |x, _| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 })
+        self.unary("abs", f32::abs, |x, _| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        })
     }
 
     /// Limits values to `[min, max]` (gradient 1 inside, 0 outside).
@@ -182,7 +197,11 @@ impl Tensor {
 
     /// ReLU: `max(0, x)`.
     pub fn relu(&self) -> Tensor {
-        self.unary("relu", |x| x.max(0.0), |x, _| if x > 0.0 { 1.0 } else { 0.0 })
+        self.unary(
+            "relu",
+            |x| x.max(0.0),
+            |x, _| if x > 0.0 { 1.0 } else { 0.0 },
+        )
     }
 
     /// Leaky ReLU: `x` if `x > 0`, else `slope·x`.

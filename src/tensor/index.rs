@@ -68,7 +68,10 @@ impl Tensor {
             for k in 0..k_len {
                 for i in 0..inner {
                     let j = index[(o * k_len + k) * inner + i];
-                    assert!(j < len, "gather: index {j} out of range for dimension {axis} of size {len}");
+                    assert!(
+                        j < len,
+                        "gather: index {j} out of range for dimension {axis} of size {len}"
+                    );
                     src_pos.push((o * len + j) * inner + i);
                 }
             }

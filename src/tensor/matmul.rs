@@ -9,7 +9,15 @@ use crate::kernels::{matmul as gemm, MatLayout};
 
 /// `a·b` of plain row-major matrices with the given layouts; `a` is logically
 /// `[m, k]`, `b` is `[k, n]`.
-pub(crate) fn mm(m: usize, k: usize, n: usize, a: &[f32], la: MatLayout, b: &[f32], lb: MatLayout) -> Vec<f32> {
+pub(crate) fn mm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    la: MatLayout,
+    b: &[f32],
+    lb: MatLayout,
+) -> Vec<f32> {
     let mut c = vec![0.0f32; m * n];
     gemm(m, k, n, a, la, b, lb, &mut c, false);
     c
@@ -26,7 +34,11 @@ impl Tensor {
         }
         let k = sa[sa.len() - 1];
         if sb[sb.len() - 2] != k {
-            fail(&format!("inner dimensions {} and {} differ", k, sb[sb.len() - 2]));
+            fail(&format!(
+                "inner dimensions {} and {} differ",
+                k,
+                sb[sb.len() - 2]
+            ));
         }
         if sb.len() == 2 {
             // Flatten leading dims of the left operand into rows.
@@ -34,17 +46,41 @@ impl Tensor {
             let n = sb[1];
             let mut out_shape = sa[..sa.len() - 1].to_vec();
             out_shape.push(n);
-            let c = mm(m, k, n, &self.data(), MatLayout::Normal, &other.data(), MatLayout::Normal);
+            let c = mm(
+                m,
+                k,
+                n,
+                &self.data(),
+                MatLayout::Normal,
+                &other.data(),
+                MatLayout::Normal,
+            );
             let (a, b) = (self.detach(), other.detach());
             let (ra, rb) = (self.requires_grad(), other.requires_grad());
             return Tensor::from_op(c, out_shape, "matmul", &[self, other], move |g| {
                 let gd = g.data();
                 let ga = ra.then(|| {
-                    let v = mm(m, n, k, &gd, MatLayout::Normal, &b.data(), MatLayout::Transposed);
+                    let v = mm(
+                        m,
+                        n,
+                        k,
+                        &gd,
+                        MatLayout::Normal,
+                        &b.data(),
+                        MatLayout::Transposed,
+                    );
                     Tensor::from_vec(v, a.shape())
                 });
                 let gb = rb.then(|| {
-                    let v = mm(k, m, n, &a.data(), MatLayout::Transposed, &gd, MatLayout::Normal);
+                    let v = mm(
+                        k,
+                        m,
+                        n,
+                        &a.data(),
+                        MatLayout::Transposed,
+                        &gd,
+                        MatLayout::Normal,
+                    );
                     Tensor::from_vec(v, b.shape())
                 });
                 vec![ga, gb]
@@ -54,16 +90,49 @@ impl Tensor {
             fail("batched matmul needs [b, m, k] x [b, k, n] with equal batch sizes");
         }
         let (bs, m, n) = (sa[0], sa[1], sb[2]);
-        let c = bmm(bs, m, k, n, &self.data(), MatLayout::Normal, &other.data(), MatLayout::Normal);
+        let c = bmm(
+            bs,
+            m,
+            k,
+            n,
+            &self.data(),
+            MatLayout::Normal,
+            &other.data(),
+            MatLayout::Normal,
+        );
         let (a, b) = (self.detach(), other.detach());
         let (ra, rb) = (self.requires_grad(), other.requires_grad());
         Tensor::from_op(c, vec![bs, m, n], "bmm", &[self, other], move |g| {
             let gd = g.data();
             let ga = ra.then(|| {
-                Tensor::from_vec(bmm(bs, m, n, k, &gd, MatLayout::Normal, &b.data(), MatLayout::Transposed), a.shape())
+                Tensor::from_vec(
+                    bmm(
+                        bs,
+                        m,
+                        n,
+                        k,
+                        &gd,
+                        MatLayout::Normal,
+                        &b.data(),
+                        MatLayout::Transposed,
+                    ),
+                    a.shape(),
+                )
             });
             let gb = rb.then(|| {
-                Tensor::from_vec(bmm(bs, k, m, n, &a.data(), MatLayout::Transposed, &gd, MatLayout::Normal), b.shape())
+                Tensor::from_vec(
+                    bmm(
+                        bs,
+                        k,
+                        m,
+                        n,
+                        &a.data(),
+                        MatLayout::Transposed,
+                        &gd,
+                        MatLayout::Normal,
+                    ),
+                    b.shape(),
+                )
             });
             vec![ga, gb]
         })
@@ -72,7 +141,16 @@ impl Tensor {
 
 /// A batch of independent products, parallel over the batch.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn bmm(bs: usize, m: usize, k: usize, n: usize, a: &[f32], la: MatLayout, b: &[f32], lb: MatLayout) -> Vec<f32> {
+pub(crate) fn bmm(
+    bs: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    la: MatLayout,
+    b: &[f32],
+    lb: MatLayout,
+) -> Vec<f32> {
     let mut c = vec![0.0f32; bs * m * n];
     if m * n == 0 {
         return c;

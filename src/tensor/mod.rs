@@ -14,6 +14,7 @@ mod shape;
 mod shape_ops;
 mod softmax;
 
+pub use elementwise::sigmoid;
 pub use random::{manual_seed, with_rng, Generator};
 pub use shape::{broadcast_shapes, numel};
 
@@ -181,7 +182,11 @@ impl Tensor {
     /// Replaces the gradient (or clears it with `None`).
     pub fn set_grad(&self, g: Option<Tensor>) {
         if let Some(g) = &g {
-            assert_eq!(g.shape(), self.shape(), "set_grad: gradient shape differs from tensor shape");
+            assert_eq!(
+                g.shape(),
+                self.shape(),
+                "set_grad: gradient shape differs from tensor shape"
+            );
         }
         *self.inner.grad.lock() = g;
     }

@@ -13,7 +13,9 @@ pub struct Generator {
 impl Generator {
     /// A generator started from `seed`.
     pub fn new(seed: u64) -> Generator {
-        Generator { rng: ChaCha8Rng::seed_from_u64(seed) }
+        Generator {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
     }
 
     /// Uniform in `[low, high)`.

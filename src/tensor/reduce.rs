@@ -6,7 +6,11 @@ use super::Tensor;
 
 /// Splits `shape` around `axis` into (outer, len, inner) for a strided loop.
 fn split(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    (numel(&shape[..axis]), shape[axis], numel(&shape[axis + 1..]))
+    (
+        numel(&shape[..axis]),
+        shape[axis],
+        numel(&shape[axis + 1..]),
+    )
 }
 
 fn reduced_shape(shape: &[usize], axis: usize, keepdim: bool) -> Vec<usize> {
@@ -52,9 +56,13 @@ impl Tensor {
         }
         let in_shape = self.size();
         let keep_shape = reduced_shape(&in_shape, axis, true);
-        Tensor::from_op(out, reduced_shape(&in_shape, axis, keepdim), "sum_dim", &[self], move |g| {
-            vec![Some(g.reshape(&keep_shape).expand(&in_shape))]
-        })
+        Tensor::from_op(
+            out,
+            reduced_shape(&in_shape, axis, keepdim),
+            "sum_dim",
+            &[self],
+            move |g| vec![Some(g.reshape(&keep_shape).expand(&in_shape))],
+        )
     }
 
     /// Mean over axis `dim`.
@@ -68,7 +76,11 @@ impl Tensor {
     pub fn max_dim(&self, dim: isize, keepdim: bool) -> (Tensor, Tensor) {
         let axis = self.axis(dim);
         let (outer, len, inner) = split(self.shape(), axis);
-        assert!(len > 0, "max_dim: axis {axis} of shape {:?} is empty", self.shape());
+        assert!(
+            len > 0,
+            "max_dim: axis {axis} of shape {:?} is empty",
+            self.shape()
+        );
         let mut vals = vec![f32::NEG_INFINITY; outer * inner];
         let mut idx = vec![0usize; outer * inner];
         {
@@ -118,7 +130,12 @@ impl Tensor {
 
     /// Index of the largest element of each row of a 2-D tensor.
     pub fn argmax_rows(&self) -> Vec<usize> {
-        assert_eq!(self.ndim(), 2, "argmax_rows: needs a 2-D tensor, got {:?}", self.shape());
+        assert_eq!(
+            self.ndim(),
+            2,
+            "argmax_rows: needs a 2-D tensor, got {:?}",
+            self.shape()
+        );
         let cols = self.shape()[1];
         self.data()
             .chunks(cols.max(1))

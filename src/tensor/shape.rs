@@ -29,8 +29,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -91,7 +99,13 @@ mod tests {
         assert_eq!(broadcast_shapes(&[2, 1, 4], &[3, 1]), Some(vec![2, 3, 4]));
         assert_eq!(broadcast_shapes(&[], &[5]), Some(vec![5]));
         assert_eq!(broadcast_shapes(&[2, 3], &[4]), None);
-        assert_eq!(broadcast_offsets(&[2, 3], &broadcast_strides(&[3], &[2, 3])), vec![0, 1, 2, 0, 1, 2]);
-        assert_eq!(broadcast_offsets(&[2, 3], &broadcast_strides(&[2, 1], &[2, 3])), vec![0, 0, 0, 1, 1, 1]);
+        assert_eq!(
+            broadcast_offsets(&[2, 3], &broadcast_strides(&[3], &[2, 3])),
+            vec![0, 1, 2, 0, 1, 2]
+        );
+        assert_eq!(
+            broadcast_offsets(&[2, 3], &broadcast_strides(&[2, 1], &[2, 3])),
+            vec![0, 0, 0, 1, 1, 1]
+        );
     }
 }

@@ -10,7 +10,12 @@ impl Tensor {
         let mut shape = shape.to_vec();
         if let Some(pos) = shape.iter().position(|&d| d == usize::MAX) {
             let known: usize = shape.iter().filter(|&&d| d != usize::MAX).product();
-            assert!(known > 0 && self.numel() % known == 0, "reshape: cannot infer a dimension of {:?} for {} elements", self.shape(), self.numel());
+            assert!(
+                known > 0 && self.numel() % known == 0,
+                "reshape: cannot infer a dimension of {:?} for {} elements",
+                self.shape(),
+                self.numel()
+            );
             shape[pos] = self.numel() / known;
         }
         assert_eq!(
@@ -31,7 +36,10 @@ impl Tensor {
 
     /// Reshape with PyTorch-style signed sizes: one entry may be -1.
     pub fn view(&self, shape: &[isize]) -> Tensor {
-        let s: Vec<usize> = shape.iter().map(|&d| if d < 0 { usize::MAX } else { d as usize }).collect();
+        let s: Vec<usize> = shape
+            .iter()
+            .map(|&d| if d < 0 { usize::MAX } else { d as usize })
+            .collect();
         self.reshape(&s)
     }
 
@@ -48,7 +56,11 @@ impl Tensor {
     /// Inserts a dimension of size 1 at `dim`.
     pub fn unsqueeze(&self, dim: usize) -> Tensor {
         let mut s = self.size();
-        assert!(dim <= s.len(), "unsqueeze: dim {dim} out of range for {:?}", s);
+        assert!(
+            dim <= s.len(),
+            "unsqueeze: dim {dim} out of range for {:?}",
+            s
+        );
         s.insert(dim, 1);
         self.reshape(&s)
     }
@@ -67,7 +79,10 @@ impl Tensor {
         let nd = self.ndim();
         let mut seen = vec![false; nd];
         assert!(
-            dims.len() == nd && dims.iter().all(|&d| d < nd && !std::mem::replace(&mut seen[d], true)),
+            dims.len() == nd
+                && dims
+                    .iter()
+                    .all(|&d| d < nd && !std::mem::replace(&mut seen[d], true)),
             "permute: {:?} is not a permutation of the {} dimensions of {:?}",
             dims,
             nd,
@@ -86,7 +101,9 @@ impl Tensor {
         for (i, &d) in dims.iter().enumerate() {
             inverse[d] = i;
         }
-        Tensor::from_op(out, out_shape, "permute", &[self], move |g| vec![Some(g.permute(&inverse))])
+        Tensor::from_op(out, out_shape, "permute", &[self], move |g| {
+            vec![Some(g.permute(&inverse))]
+        })
     }
 
     /// Swaps two dimensions (negative counts from the end). Copies.
@@ -99,7 +116,12 @@ impl Tensor {
 
     /// Transpose of a 2-D tensor.
     pub fn t(&self) -> Tensor {
-        assert_eq!(self.ndim(), 2, "t: needs a 2-D tensor, got {:?}", self.shape());
+        assert_eq!(
+            self.ndim(),
+            2,
+            "t: needs a 2-D tensor, got {:?}",
+            self.shape()
+        );
         self.transpose(0, 1)
     }
 
@@ -133,7 +155,8 @@ impl Tensor {
             let mut gx = vec![0.0f32; numel(&shape)];
             for o in 0..outer {
                 let base = (o * shape[axis] + start) * inner;
-                gx[base..base + len * inner].copy_from_slice(&gd[o * len * inner..(o + 1) * len * inner]);
+                gx[base..base + len * inner]
+                    .copy_from_slice(&gd[o * len * inner..(o + 1) * len * inner]);
             }
             vec![Some(Tensor::from_vec(gx, &shape))]
         })

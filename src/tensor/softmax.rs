@@ -14,7 +14,10 @@ impl Tensor {
 
     /// Softmax of `x / temperature`: below 1 sharpens, above 1 flattens.
     pub fn softmax_with_temperature(&self, dim: isize, temperature: f32) -> Tensor {
-        assert!(temperature > 0.0, "softmax: temperature must be positive, got {temperature}");
+        assert!(
+            temperature > 0.0,
+            "softmax: temperature must be positive, got {temperature}"
+        );
         self.mul_scalar(1.0 / temperature).softmax(dim)
     }
 
@@ -35,7 +38,10 @@ impl Tensor {
     }
 
     fn softmax_last(&self) -> Tensor {
-        let row = *self.shape().last().expect("softmax: needs at least 1 dimension");
+        let row = *self
+            .shape()
+            .last()
+            .expect("softmax: needs at least 1 dimension");
         let mut y = vec![0.0f32; self.numel()];
         softmax_rows(&self.data(), &mut y, row);
         let yt = Tensor::from_vec(y.clone(), self.shape());
@@ -54,7 +60,10 @@ impl Tensor {
     }
 
     fn log_softmax_last(&self) -> Tensor {
-        let row = *self.shape().last().expect("log_softmax: needs at least 1 dimension");
+        let row = *self
+            .shape()
+            .last()
+            .expect("log_softmax: needs at least 1 dimension");
         let mut y = vec![0.0f32; self.numel()];
         log_softmax_rows(&self.data(), &mut y, row);
         let yt = Tensor::from_vec(y.clone(), self.shape());

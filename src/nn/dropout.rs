@@ -1,0 +1,40 @@
+//! Dropout: randomly zeroes inputs during training against overfitting.
+//!
+//! training: y = x ⊙ m / (1 - p), m ~ Bernoulli(1 - p);  evaluation: y = x
+
+use super::functional::dropout;
+use super::Module;
+use crate::tensor::Tensor;
+
+/// PyTorch's `nn.Dropout(p)`; works on inputs of any shape.
+#[derive(Clone, Debug)]
+pub struct Dropout {
+    pub p: f32,
+    training: bool,
+}
+
+impl Dropout {
+    /// A dropout layer with drop probability `p` in [0, 1].
+    pub fn new(p: f32) -> Dropout {
+        assert!(
+            (0.0..=1.0).contains(&p),
+            "Dropout: p must be in [0, 1], got {p}"
+        );
+        Dropout { p, training: true }
+    }
+}
+
+impl Module for Dropout {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        dropout(x, self.p, self.training)
+    }
+    fn train(&mut self, mode: bool) {
+        self.training = mode;
+    }
+    fn is_training(&self) -> bool {
+        self.training
+    }
+    fn describe(&self) -> String {
+        format!("Dropout(p={})", self.p)
+    }
+}

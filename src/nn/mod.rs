@@ -1,0 +1,25 @@
+//! Neural-network building blocks: the `Module` trait, layers, activations,
+//! weight initialisation and losses. Names follow PyTorch's `torch.nn`.
+
+mod activation;
+mod dropout;
+mod flatten;
+pub mod functional;
+pub mod init;
+mod linear;
+mod loss;
+mod module;
+mod perceptron;
+mod sequential;
+
+pub use activation::{Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Step, Tanh, GELU};
+pub use dropout::Dropout;
+pub use flatten::Flatten;
+pub use linear::Linear;
+pub use loss::{
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_penalty, l2_penalty,
+    mse_loss, nll_loss, Reduction,
+};
+pub use module::Module;
+pub use perceptron::Perceptron;
+pub use sequential::Sequential;

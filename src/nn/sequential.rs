@@ -1,0 +1,110 @@
+//! Sequential: layers in a row; the output of each is the input of the next.
+//!
+//! y = fₙ(… f₂(f₁(x)))   Parameters are named `<index>.<name>` as in PyTorch.
+
+use super::Module;
+use crate::tensor::Tensor;
+
+/// PyTorch's `nn.Sequential`.
+#[derive(Default)]
+pub struct Sequential {
+    layers: Vec<Box<dyn Module>>,
+}
+
+impl Sequential {
+    pub fn new() -> Sequential {
+        Sequential { layers: Vec::new() }
+    }
+
+    /// Appends a layer (builder style).
+    pub fn add(mut self, layer: impl Module + 'static) -> Sequential {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// Appends a boxed layer.
+    pub fn push(&mut self, layer: Box<dyn Module>) {
+        self.layers.push(layer);
+    }
+
+    /// The layers.
+    pub fn layers(&self) -> &[Box<dyn Module>] {
+        &self.layers
+    }
+
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// Runs the layers one by one and returns every intermediate output
+    /// (for `nerve explain`, diagnostics and feature-map pictures).
+    pub fn forward_all(&self, x: &Tensor) -> Vec<Tensor> {
+        let mut outs = Vec::with_capacity(self.layers.len());
+        let mut h = x.clone();
+        for l in &self.layers {
+            h = l.forward(&h);
+            outs.push(h.clone());
+        }
+        outs
+    }
+}
+
+fn prefixed(i: usize, v: Vec<(String, Tensor)>) -> impl Iterator<Item = (String, Tensor)> {
+    v.into_iter().map(move |(n, t)| (format!("{i}.{n}"), t))
+}
+
+impl Module for Sequential {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let mut h = x.clone();
+        for l in &self.layers {
+            h = l.forward(&h);
+        }
+        h
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| prefixed(i, l.named_parameters()))
+            .collect()
+    }
+
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| prefixed(i, l.named_buffers()))
+            .collect()
+    }
+
+    fn train(&mut self, mode: bool) {
+        self.layers.iter_mut().for_each(|l| l.train(mode));
+    }
+
+    fn is_training(&self) -> bool {
+        self.layers.iter().any(|l| l.is_training())
+    }
+
+    fn describe(&self) -> String {
+        let inner: Vec<String> = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("  ({i}): {}", l.describe()))
+            .collect();
+        format!("Sequential(\n{}\n)", inner.join("\n"))
+    }
+
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i.to_string(), l.as_ref()))
+            .collect()
+    }
+}

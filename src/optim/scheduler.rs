@@ -1,0 +1,92 @@
+//! Learning-rate schedules, as a closed form of the epoch (or step) number.
+//!
+//! step:        η·γ^⌊t/s⌋
+//! exponential: η·γᵗ
+//! cosine:      η_min + (η - η_min)·(1 + cos(π·t/T))/2
+//! warm-up:     linear from η·f to η over the first w epochs, then the schedule
+//!              (counted from the end of the warm-up)
+
+/// A learning-rate schedule (PyTorch's StepLR, ExponentialLR,
+/// CosineAnnealingLR, LinearLR warm-up).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LrScheduler {
+    pub kind: ScheduleKind,
+    /// Number of warm-up epochs (0 for none).
+    pub warmup: usize,
+    /// Learning-rate factor at the start of the warm-up.
+    pub warmup_start_factor: f32,
+}
+
+/// The decay after warm-up.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScheduleKind {
+    Constant,
+    Step { step_size: usize, gamma: f32 },
+    Exponential { gamma: f32 },
+    Cosine { t_max: usize, eta_min: f32 },
+}
+
+impl LrScheduler {
+    pub fn constant() -> LrScheduler {
+        LrScheduler {
+            kind: ScheduleKind::Constant,
+            warmup: 0,
+            warmup_start_factor: 1.0 / 3.0,
+        }
+    }
+
+    pub fn step(step_size: usize, gamma: f32) -> LrScheduler {
+        LrScheduler {
+            kind: ScheduleKind::Step {
+                step_size: step_size.max(1),
+                gamma,
+            },
+            ..Self::constant()
+        }
+    }
+
+    pub fn exponential(gamma: f32) -> LrScheduler {
+        LrScheduler {
+            kind: ScheduleKind::Exponential { gamma },
+            ..Self::constant()
+        }
+    }
+
+    pub fn cosine(t_max: usize, eta_min: f32) -> LrScheduler {
+        LrScheduler {
+            kind: ScheduleKind::Cosine {
+                t_max: t_max.max(1),
+                eta_min,
+            },
+            ..Self::constant()
+        }
+    }
+
+    /// Builder: a linear warm-up over `epochs` starting at `start_factor`·η.
+    pub fn with_warmup(mut self, epochs: usize, start_factor: f32) -> LrScheduler {
+        self.warmup = epochs;
+        self.warmup_start_factor = start_factor;
+        self
+    }
+
+    /// The learning rate for epoch `t` (0-based) given the base rate.
+    pub fn lr_at(&self, base_lr: f32, t: usize) -> f32 {
+        if t < self.warmup {
+            let f = self.warmup_start_factor
+                + (1.0 - self.warmup_start_factor) * t as f32 / self.warmup as f32;
+            return base_lr * f;
+        }
+        let t = t - self.warmup;
+        match self.kind {
+            ScheduleKind::Constant => base_lr,
+            ScheduleKind::Step { step_size, gamma } => base_lr * gamma.powi((t / step_size) as i32),
+            ScheduleKind::Exponential { gamma } => base_lr * gamma.powi(t as i32),
+            ScheduleKind::Cosine { t_max, eta_min } => {
+                let t = t.min(t_max) as f32;
+                eta_min
+                    + (base_lr - eta_min) * (1.0 + (std::f32::consts::PI * t / t_max as f32).cos())
+                        / 2.0
+            }
+        }
+    }
+}
