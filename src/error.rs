@@ -49,3 +49,17 @@ macro_rules! bail {
         return Err($crate::Error::new(format!($($arg)*)))
     };
 }
+
+/// A short human description of an I/O error ("no such file or directory").
+pub fn describe_io(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        NotFound => "no such file or directory".into(),
+        PermissionDenied => "permission denied".into(),
+        AlreadyExists => "it already exists".into(),
+        _ => {
+            let s = e.to_string();
+            s.split(" (os error").next().unwrap_or(&s).to_lowercase()
+        }
+    }
+}

@@ -13,13 +13,17 @@
 //! ```
 
 pub mod autograd;
+pub mod cli;
+pub mod config;
 pub mod data;
 pub mod error;
 pub mod io;
 pub mod kernels;
+pub mod models;
 pub mod nn;
 pub mod optim;
 pub mod tensor;
+pub mod train;
 
 pub use autograd::{gradcheck, is_grad_enabled, no_grad, GradcheckReport, NoGradGuard};
 pub use error::{Error, Result};

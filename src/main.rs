@@ -1,1 +1,31 @@
-fn main(){}
+//! The `nerve` command line: train, eval, predict, summary, explain, bench.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // A panic is a bug in nerve, never the user's fault: say so plainly.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error in nerve{at}: {msg}\nThis is a bug; please report it with the command you ran.");
+    }));
+    let cli = nerve::cli::Cli::parse();
+    match std::panic::catch_unwind(|| nerve::cli::run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+        Err(_) => ExitCode::from(2),
+    }
+}

@@ -1,0 +1,48 @@
+//! clap commands; each is a small file calling the library.
+
+pub mod bench;
+mod eval;
+mod explain;
+mod predict;
+mod summary;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+
+/// nerve: train and use neural networks from the command line.
+#[derive(Parser, Debug)]
+#[command(name = "nerve", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model described by a TOML config (default: examples/mnist-mlp.toml).
+    Train(train::TrainArgs),
+    /// Evaluate a trained run: loss, accuracy and the confusion matrix.
+    Eval(eval::EvalArgs),
+    /// Classify images (PNG/JPEG) or CSV rows with a trained run.
+    Predict(predict::PredictArgs),
+    /// Print the layers, output shapes and parameter counts of a config or run.
+    Summary(summary::SummaryArgs),
+    /// Print a small network's forward pass number by number.
+    Explain(explain::ExplainArgs),
+    /// Measure throughput (GEMM GFLOP/s, MLP training and inference samples/s).
+    Bench(bench::BenchArgs),
+}
+
+/// Runs a parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Summary(a) => summary::run(a),
+        Command::Explain(a) => explain::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}

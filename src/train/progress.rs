@@ -1,0 +1,44 @@
+//! The per-epoch progress bar (hidden when stderr is not a terminal).
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A progress bar over the batches of one epoch.
+pub struct EpochBar {
+    bar: ProgressBar,
+}
+
+impl EpochBar {
+    pub fn new(epoch: usize, epochs: usize, batches: usize, visible: bool) -> EpochBar {
+        let bar = ProgressBar::with_draw_target(
+            Some(batches as u64),
+            if visible {
+                ProgressDrawTarget::stderr_with_hz(8)
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "epoch {epoch:>w$}/{epochs} [{{bar:30.cyan/blue}}] {{pos}}/{{len}} {{msg}} eta {{eta}}",
+                w = epochs.to_string().len()
+            ))
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        EpochBar { bar }
+    }
+
+    /// Updates the bar with the running loss, accuracy and throughput.
+    pub fn update(&self, batches_done: usize, loss: f32, accuracy: f32, samples_per_s: f64) {
+        self.bar.set_position(batches_done as u64);
+        self.bar.set_message(format!(
+            "loss {loss:.4} acc {:.2}% {:.0} samples/s",
+            accuracy * 100.0,
+            samples_per_s
+        ));
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
