@@ -486,6 +486,26 @@ impl Config {
         })
     }
 
+    /// A copy whose file paths (data.path, data.test_path, train.init_from)
+    /// are absolute, resolved against `config_dir` as training resolves them:
+    /// the config saved in a run directory then works from anywhere.
+    pub fn with_resolved_paths(&self, config_dir: &Path) -> Config {
+        let fix = |p: &Option<String>| {
+            p.as_ref().map(|p| {
+                let r = resolve_path(p, config_dir);
+                std::fs::canonicalize(&r).unwrap_or(r).display().to_string()
+            })
+        };
+        let mut c = self.clone();
+        if c.data.dataset == "mnist" && c.data.path.is_none() {
+            c.data.path = Some("data/mnist".into());
+        }
+        c.data.path = fix(&c.data.path);
+        c.data.test_path = fix(&c.data.test_path);
+        c.train.init_from = fix(&c.train.init_from);
+        c
+    }
+
     /// Serialises back to TOML (the resolved config saved in the run directory).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a Config always serialises")

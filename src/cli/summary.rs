@@ -1,12 +1,89 @@
-//! `nerve summary`.
+//! `nerve summary CONFIG|RUN_DIR`: layers, output shapes, parameter counts.
+
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use crate::config::Config;
 use crate::error::Result;
+use crate::models::LayerInfo;
+use crate::train::{build_model, load_run, load_splits};
 
 #[derive(Args, Debug)]
-pub struct SummaryArgs {}
+pub struct SummaryArgs {
+    /// A TOML config or a run directory.
+    pub target: PathBuf,
+}
 
-pub fn run(_args: SummaryArgs) -> Result<()> {
-    Err(crate::error::Error::new("not built yet"))
+pub fn run(args: SummaryArgs) -> Result<()> {
+    let (layers, input) = if args.target.is_dir() {
+        let run = load_run(&args.target)?;
+        (run.model.layers, run.meta.input_shape)
+    } else {
+        let cfg = Config::load(&args.target)?;
+        let dir = args
+            .target
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let splits = load_splits(&cfg, &dir)?;
+        let m = build_model(&cfg, &splits.train.sample_shape, splits.train.num_classes())?;
+        (m.layers, splits.train.sample_shape.clone())
+    };
+    print!("{}", render(&layers, &input));
+    Ok(())
+}
+
+/// The summary table.
+pub fn render(layers: &[LayerInfo], input: &[usize]) -> String {
+    let rows: Vec<(String, String, String)> =
+        std::iter::once(("input".to_string(), shape(input), "0".to_string()))
+            .chain(layers.iter().map(|l| {
+                (
+                    format!("{}: {}", l.index, l.description),
+                    shape(&l.output_shape),
+                    group(l.params),
+                )
+            }))
+            .collect();
+    let w0 = rows
+        .iter()
+        .map(|r| r.0.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(12).max(12);
+    let total: usize = layers.iter().map(|l| l.params).sum();
+    let w2 = group(total).len().max(10);
+    let mut s = format!(
+        "{:<w0$}  {:<w1$}  {:>w2$}\n",
+        "layer", "output shape", "parameters"
+    );
+    s += &format!("{}\n", "=".repeat(w0 + w1 + w2 + 4));
+    for (a, b, c) in &rows {
+        s += &format!("{a:<w0$}  {b:<w1$}  {c:>w2$}\n");
+    }
+    s += &format!("{}\n", "=".repeat(w0 + w1 + w2 + 4));
+    s += &format!("{:<w0$}  {:<w1$}  {:>w2$}\n", "total", "", group(total));
+    s
+}
+
+fn shape(s: &[usize]) -> String {
+    let inner: Vec<String> = std::iter::once("N".to_string())
+        .chain(s.iter().map(|d| d.to_string()))
+        .collect();
+    format!("[{}]", inner.join(", "))
+}
+
+/// 535818 -> "535,818".
+fn group(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -141,7 +141,12 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
             ),
         );
     }
-    write_atomic(&paths.config(), cfg.to_toml().as_bytes())?;
+    write_atomic(
+        &paths.config(),
+        cfg.with_resolved_paths(&opts.config_dir)
+            .to_toml()
+            .as_bytes(),
+    )?;
 
     let loader = DataLoader::new(train_set.len(), t.batch_size)?
         .shuffle(t.shuffle)
