@@ -1,1 +1,20 @@
 //! Datasets, data loaders and file formats (IDX, CSV, text).
+//!
+//! - [`Dataset`]: samples in one row-major `Vec<f32>` with their targets
+//!   (class indices or real values), class names and standardisation.
+//! - [`DataLoader`]: seeded, per-epoch batches of sample indices;
+//!   [`Dataset::batch`] turns them into tensors.
+//! - Formats: [`read_idx`] (IDX, raw or gzip), [`read_csv`] (numeric tables
+//!   with a header), [`load_mnist`] (the shipped `data/mnist`).
+
+pub mod csv;
+pub mod dataset;
+pub mod idx;
+pub mod loader;
+pub mod mnist;
+
+pub use self::csv::{parse_csv, read_csv, read_csv_features, read_csv_with_features, CsvOptions};
+pub use dataset::{BatchTargets, Dataset, Standardizer, Targets};
+pub use idx::{read_idx, read_idx_scaled, IdxArray};
+pub use loader::{Batches, DataLoader};
+pub use mnist::{load_mnist, load_mnist_files};
