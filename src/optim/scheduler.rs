@@ -82,7 +82,8 @@ impl LrScheduler {
             ScheduleKind::Step { step_size, gamma } => base_lr * gamma.powi((t / step_size) as i32),
             ScheduleKind::Exponential { gamma } => base_lr * gamma.powi(t as i32),
             ScheduleKind::Cosine { t_max, eta_min } => {
-                let t = t.min(t_max) as f32;
+                // Past T_max the cosine keeps going (rises again), as in PyTorch.
+                let t = t as f32;
                 eta_min
                     + (base_lr - eta_min) * (1.0 + (std::f32::consts::PI * t / t_max as f32).cos())
                         / 2.0
