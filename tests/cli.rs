@@ -529,3 +529,42 @@ fn leaf_flower_trains_to_100_percent_and_explains() {
         &["not a run directory"],
     );
 }
+
+#[test]
+fn ctrl_c_keeps_the_previous_checkpoint() {
+    let d = scratch("ctrlc");
+    let run = d.join("run");
+    let cfg = d.join("mnist.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[data]\ndataset = \"mnist\"\npath = \"{}\"\n[model]\nlayers = [{{ type = \"flatten\" }}, {{ type = \"linear\", out = 32 }}, {{ type = \"relu\" }}, {{ type = \"linear\", out = 10 }}]\n[train]\nepochs = 200\nbatch_size = 32\n",
+            repo("data/mnist")
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nerve"))
+        .args(["train", cfg.to_str().unwrap(), "--out", run.to_str().unwrap(), "--no-progress"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first checkpoint, then press Ctrl-C.
+    let start = std::time::Instant::now();
+    while !run.join("run.json").exists() {
+        assert!(start.elapsed().as_secs() < 120, "no checkpoint after 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_fails(&out, &["interrupted during epoch", "the last good checkpoint", "--resume"]);
+    // The checkpoint on disk is complete and usable.
+    let o = nerve(&["eval", run.to_str().unwrap(), "--split", "val", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let meta: serde_json::Value = serde_json::from_str(&fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    let done = meta["epochs_done"].as_u64().unwrap();
+    assert!(done >= 1 && !meta["finished"].as_bool().unwrap());
+    let rows = fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(rows.lines().count() as u64, done + 1);
+}
