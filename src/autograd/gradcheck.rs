@@ -56,7 +56,7 @@ pub fn gradcheck(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], eps: f32) -
             .grad()
             .map(|g| g.to_vec())
             .unwrap_or_else(|| vec![0.0; leaf.numel()]);
-        for j in 0..leaf.numel() {
+        for (j, &a) in analytic.iter().enumerate() {
             let orig = leaf.data()[j];
             leaf.data_mut()[j] = orig + eps;
             let fp = no_grad(|| weighted(&f(&leaves)));
@@ -64,7 +64,6 @@ pub fn gradcheck(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], eps: f32) -
             let fm = no_grad(|| weighted(&f(&leaves)));
             leaf.data_mut()[j] = orig;
             let numeric = ((fp - fm) / (2.0 * eps as f64)) as f32;
-            let a = analytic[j];
             let err = (a - numeric).abs() / 1f32.max(a.abs()).max(numeric.abs());
             let err = if err.is_nan() { f32::INFINITY } else { err };
             if err > report.max_rel_error {
