@@ -7,14 +7,18 @@
 //! - Formats: [`read_idx`] (IDX, raw or gzip), [`read_csv`] (numeric tables
 //!   with a header), [`load_mnist`] (the shipped `data/mnist`).
 
+pub mod augment;
 pub mod csv;
 pub mod dataset;
 pub mod idx;
+pub mod image_folder;
 pub mod loader;
 pub mod mnist;
 
 pub use self::csv::{parse_csv, read_csv, read_csv_features, read_csv_with_features, CsvOptions};
+pub use augment::{AugmentConfig, Augmenter};
 pub use dataset::{BatchTargets, Dataset, Standardizer, Targets};
 pub use idx::{read_idx, read_idx_scaled, IdxArray};
+pub use image_folder::{load_image_folder, BadImage, ImageFolderOptions};
 pub use loader::{Batches, DataLoader};
 pub use mnist::{load_mnist, load_mnist_files};

@@ -2,6 +2,7 @@
 //! weight initialisation and losses. Names follow PyTorch's `torch.nn`.
 
 mod activation;
+pub mod conv;
 mod dropout;
 mod flatten;
 pub mod functional;
@@ -13,6 +14,7 @@ mod perceptron;
 mod sequential;
 
 pub use activation::{Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Step, Tanh, GELU};
+pub use conv::{Conv2d, Conv2dOptions, Size2};
 pub use dropout::Dropout;
 pub use flatten::Flatten;
 pub use linear::Linear;
