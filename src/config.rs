@@ -4,11 +4,15 @@
 //! the nearest valid one suggested), every type, and every range, and names
 //! the file and the field in each message.
 
+// `!(x > 0.0)` is deliberate throughout: it rejects NaN, which `x <= 0.0` lets through.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::bail;
+use crate::data::synthetic;
 use crate::error::{Error, Result};
 use crate::models::LayerSpec;
 
@@ -50,12 +54,43 @@ pub struct DataConfig {
     /// csv without test_path: share held out as the test set.
     #[serde(default)]
     pub test_fraction: f32,
+    /// csv regression: the numeric column(s) to predict (instead of `label_column`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_columns: Option<Vec<String>>,
+    /// Regression: train on targets scaled to mean 0, std 1 (default true);
+    /// predictions and metrics are in the original units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standardize_targets: Option<bool>,
+    /// Synthetic sets (xor, circles, moons, spirals, blobs, sine, polynomial): number of points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<usize>,
+    /// Synthetic sets: standard deviation of the Gaussian noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<f32>,
+    /// Synthetic spirals and blobs: number of classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<usize>,
+    /// Synthetic sets: the seed of the points (default 0, independent of train.seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Synthetic polynomial: c0, c1, c2, ... of y = c0 + c1 x + c2 x² + ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coefficients: Option<Vec<f32>>,
+    /// Synthetic sine and polynomial: the interval [low, high] x is drawn from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[f32; 2]>,
 }
 
 /// `[model]`: the layers.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    /// What the output layer predicts: "classification" (softmax + cross-entropy),
+    /// "binary" (one sigmoid output + binary cross-entropy) or "regression"
+    /// (linear outputs + mean squared error). Inferred from the data and the
+    /// last layer when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
     /// Weight initialisation: default, xavier_uniform, xavier_normal,
     /// kaiming_uniform, kaiming_normal, zeros.
     #[serde(default = "default_init")]
@@ -203,8 +238,16 @@ const DATA_KEYS: &[&str] = &[
     "standardize",
     "val_fraction",
     "test_fraction",
+    "target_columns",
+    "standardize_targets",
+    "samples",
+    "noise",
+    "classes",
+    "seed",
+    "coefficients",
+    "range",
 ];
-const MODEL_KEYS: &[&str] = &["init", "layers"];
+const MODEL_KEYS: &[&str] = &["task", "init", "layers"];
 const TRAIN_KEYS: &[&str] = &[
     "epochs",
     "batch_size",
@@ -357,14 +400,16 @@ impl Config {
     /// Checks value ranges and names.
     pub fn validate(&self) -> Result<()> {
         let d = &self.data;
-        if !DATASETS.contains(&d.dataset.as_str()) {
+        if !DATASETS.contains(&d.dataset.as_str()) && !synthetic::is_synthetic(&d.dataset) {
+            let all: Vec<&str> = DATASETS.iter().chain(synthetic::NAMES).copied().collect();
             bail!(
                 "data.dataset: unknown dataset \"{}\"{}; valid: {}",
                 d.dataset,
-                suggest(&d.dataset, DATASETS),
-                DATASETS.join(", ")
+                suggest(&d.dataset, &all),
+                all.join(", ")
             );
         }
+        self.validate_task_and_synthetic()?;
         if d.dataset == "csv" && d.path.is_none() {
             bail!("data.path: a csv dataset needs `path` (the table file)");
         }
@@ -524,5 +569,114 @@ pub fn resolve_path(p: &str, config_dir: &Path) -> PathBuf {
         beside
     } else {
         path.to_path_buf()
+    }
+}
+
+/// The tasks a model can be trained for (`model.task`).
+pub const TASKS: &[&str] = &["classification", "binary", "regression"];
+
+impl Config {
+    /// The options of a synthetic dataset: its defaults overridden by `[data]`.
+    pub fn synthetic_options(&self) -> Option<synthetic::SyntheticOptions> {
+        let d = &self.data;
+        let mut o = synthetic::SyntheticOptions::defaults(&d.dataset)?;
+        if let Some(v) = d.samples {
+            o.samples = v;
+        }
+        if let Some(v) = d.noise {
+            o.noise = v;
+        }
+        if let Some(v) = d.classes {
+            o.classes = v;
+        }
+        if let Some(v) = d.seed {
+            o.seed = v;
+        }
+        if let Some(v) = &d.coefficients {
+            o.coefficients = v.clone();
+        }
+        if let Some([a, b]) = d.range {
+            o.range = (a, b);
+        }
+        Some(o)
+    }
+
+    /// Checks `model.task`, `data.target_columns` and the synthetic-data keys.
+    fn validate_task_and_synthetic(&self) -> Result<()> {
+        let d = &self.data;
+        if let Some(task) = &self.model.task {
+            if !TASKS.contains(&task.as_str()) {
+                bail!(
+                    "model.task: unknown task \"{task}\"{}; valid: {}",
+                    suggest(task, TASKS),
+                    TASKS.join(", ")
+                );
+            }
+        }
+        let synthetic_keys = [
+            ("samples", d.samples.is_some()),
+            ("noise", d.noise.is_some()),
+            ("classes", d.classes.is_some()),
+            ("seed", d.seed.is_some()),
+            ("coefficients", d.coefficients.is_some()),
+            ("range", d.range.is_some()),
+        ];
+        if let Some(o) = self.synthetic_options() {
+            synthetic::check_options(&d.dataset, &o)?;
+            if d.target_columns.is_some() {
+                bail!(
+                    "data.target_columns is for csv tables; the synthetic set {} has no columns",
+                    d.dataset
+                );
+            }
+            let only = |key: &str, sets: &[&str]| -> Result<()> {
+                if !sets.contains(&d.dataset.as_str()) {
+                    bail!(
+                        "data.{key} does not apply to the {} dataset (only to {})",
+                        d.dataset,
+                        sets.join(", ")
+                    );
+                }
+                Ok(())
+            };
+            if d.classes.is_some() {
+                only("classes", &["spirals", "blobs", "xor", "circles", "moons"])?;
+            }
+            if d.coefficients.is_some() {
+                only("coefficients", &["polynomial"])?;
+            }
+            if d.range.is_some() {
+                only("range", synthetic::REGRESSION_SETS)?;
+            }
+        } else if let Some((key, _)) = synthetic_keys.iter().find(|(_, set)| *set) {
+            bail!(
+                "data.{key} is only for the synthetic datasets ({}), not for \"{}\"",
+                synthetic::NAMES.join(", "),
+                d.dataset
+            );
+        }
+        if let Some(cols) = &d.target_columns {
+            if d.dataset != "csv" {
+                bail!(
+                    "data.target_columns is for csv tables, not for \"{}\"",
+                    d.dataset
+                );
+            }
+            if cols.is_empty() {
+                bail!("data.target_columns: name at least one numeric column to predict");
+            }
+            if self
+                .model
+                .task
+                .as_deref()
+                .is_some_and(|t| t != "regression")
+            {
+                bail!(
+                    "data.target_columns makes a regression, but model.task is \"{}\"; set model.task = \"regression\" or use data.label_column for classes",
+                    self.model.task.as_deref().unwrap_or_default()
+                );
+            }
+        }
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use crate::error::{Error, Result};
+use crate::train::task::{evaluate_task, scale_targets, Metrics, Task};
 use crate::train::{evaluate, load_run, load_splits, EvalResult};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -46,6 +47,21 @@ pub fn run(args: EvalArgs) -> Result<()> {
             .to_lowercase(),
         )
     })?;
+    let task = run.meta.task();
+    if task != Task::Classification {
+        let mut data = data;
+        let scaler = run.meta.target_scaler();
+        if let Some(s) = &scaler {
+            scale_targets(&mut data, s)?;
+        }
+        let m = evaluate_task(&run.model.net, task, &data, 1000, scaler.as_ref());
+        if args.json {
+            println!("{}", task_json(&m, &run.meta, args.split));
+        } else {
+            print_task_report(&m, &run.meta, args.split);
+        }
+        return Ok(());
+    }
     let r = evaluate(&run.model.net, &data, 1000);
     if args.json {
         println!("{}", to_json(&r, &run.meta.class_names, args.split));
@@ -102,5 +118,77 @@ fn print_report(r: &EvalResult, classes: &[String], split: Split) {
             print!(" {v:>w$}");
         }
         println!();
+    }
+}
+
+fn task_json(m: &Metrics, meta: &crate::train::RunMeta, split: Split) -> String {
+    let mut v = serde_json::json!({
+        "split": format!("{split:?}").to_lowercase(),
+        "task": m.task.name(),
+        "loss": m.loss,
+        "total": m.total,
+    });
+    for (name, value) in m.named() {
+        v[name] = serde_json::json!(value);
+    }
+    match m.task {
+        Task::Regression => {
+            v["targets"] = serde_json::json!(meta.target_names);
+            v["r2_per_target"] = serde_json::json!(m.r2_per_target);
+        }
+        _ => {
+            v["correct"] = serde_json::json!(m.correct);
+            v["classes"] = serde_json::json!(meta.class_names);
+            v["confusion"] = serde_json::json!(m.confusion);
+        }
+    }
+    v.to_string()
+}
+
+fn print_task_report(m: &Metrics, meta: &crate::train::RunMeta, split: Split) {
+    match m.task {
+        Task::Regression => {
+            println!(
+                "{} split: {} samples, regression of {}",
+                format!("{split:?}").to_lowercase(),
+                m.total,
+                meta.target_names.join(", ")
+            );
+            let unit = if meta.target_mean.is_empty() {
+                ""
+            } else {
+                " (of standardised targets)"
+            };
+            println!("loss (MSE{unit}) {:.4}", m.loss);
+            println!("MAE  {:.4}", m.mae.unwrap_or(f32::NAN));
+            println!("RMSE {:.4}", m.rmse.unwrap_or(f32::NAN));
+            println!("R²   {:.4}", m.r2.unwrap_or(f32::NAN));
+            if m.r2_per_target.len() > 1 {
+                for (name, r2) in meta.target_names.iter().zip(&m.r2_per_target) {
+                    println!("  R² of {name}: {r2:.4}");
+                }
+            }
+        }
+        _ => {
+            let r = EvalResult {
+                loss: m.loss,
+                accuracy: m.accuracy.unwrap_or(0.0),
+                correct: m.correct,
+                total: m.total,
+                confusion: m.confusion.clone(),
+            };
+            let positive = meta
+                .class_names
+                .get(1)
+                .cloned()
+                .unwrap_or_else(|| "1".into());
+            println!(
+                "binary classification; positive class: {positive}; precision {:.4}, recall {:.4}, F1 {:.4}",
+                m.precision.unwrap_or(f32::NAN),
+                m.recall.unwrap_or(f32::NAN),
+                m.f1.unwrap_or(f32::NAN)
+            );
+            print_report(&r, &meta.class_names, split);
+        }
     }
 }

@@ -10,6 +10,7 @@ use crate::autograd::no_grad;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use crate::train::load_run;
+use crate::train::task::Task;
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
@@ -110,6 +111,53 @@ pub fn run(args: ExplainArgs) -> Result<()> {
                 }
             }
             h = out;
+        }
+        match run.meta.task() {
+            Task::Binary => {
+                let z = h.to_vec()[0];
+                let p = crate::tensor::sigmoid(z);
+                let pos = run
+                    .meta
+                    .class_names
+                    .get(1)
+                    .cloned()
+                    .unwrap_or_else(|| "1".into());
+                let neg = run
+                    .meta
+                    .class_names
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "0".into());
+                println!("\nsigmoid: p = 1 / (1 + e^(-z))");
+                println!("  p({pos}) = 1 / (1 + e^({})) = {p:.3}", num(-z));
+                let (class, q) = if p > 0.5 { (pos, p) } else { (neg, 1.0 - p) };
+                println!("\nprediction: {class} ({:.1}%)", q * 100.0);
+                return;
+            }
+            Task::Regression => {
+                let z = h.to_vec();
+                let scaler = run.meta.target_scaler();
+                let names = &run.meta.target_names;
+                println!();
+                for (j, &zj) in z.iter().enumerate() {
+                    let name = names
+                        .get(j)
+                        .cloned()
+                        .unwrap_or_else(|| format!("y{}", j + 1));
+                    match &scaler {
+                        Some(s) => println!(
+                            "prediction: {name} = z × std + mean = {} × {} + {} = {}",
+                            num(zj),
+                            num(s.std[j]),
+                            num(s.mean[j]),
+                            num(zj * s.std[j] + s.mean[j])
+                        ),
+                        None => println!("prediction: {name} = {}", num(zj)),
+                    }
+                }
+                return;
+            }
+            Task::Classification => {}
         }
         let logits = h.to_vec();
         let probs = h

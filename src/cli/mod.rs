@@ -1,6 +1,7 @@
 //! clap commands; each is a small file calling the library.
 
 pub mod bench;
+mod boundary;
 mod eval;
 mod explain;
 mod predict;
@@ -23,14 +24,16 @@ pub struct Cli {
 pub enum Command {
     /// Train a model described by a TOML config (default: examples/mnist-mlp.toml).
     Train(train::TrainArgs),
-    /// Evaluate a trained run: loss, accuracy and the confusion matrix.
+    /// Evaluate a trained run: loss and the task's metrics (accuracy and confusion matrix; precision, recall, F1; MAE, RMSE, R²).
     Eval(eval::EvalArgs),
-    /// Classify images (PNG/JPEG) or CSV rows with a trained run.
+    /// Classify images (PNG/JPEG) or CSV rows with a trained run (or predict their values, for a regression).
     Predict(predict::PredictArgs),
     /// Print the layers, output shapes and parameter counts of a config or run.
     Summary(summary::SummaryArgs),
     /// Print a small network's forward pass number by number.
     Explain(explain::ExplainArgs),
+    /// Draw a model's decision regions over 2-D input (or a 1-D regression's fitted curve).
+    Boundary(boundary::BoundaryArgs),
     /// Measure throughput (GEMM GFLOP/s, MLP training and inference samples/s).
     Bench(bench::BenchArgs),
 }
@@ -44,5 +47,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Summary(a) => summary::run(a),
         Command::Explain(a) => explain::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Boundary(a) => boundary::run(a),
     }
 }

@@ -9,7 +9,8 @@ use crate::data::read_csv_features;
 use crate::error::{Error, Result};
 use crate::nn::Module;
 use crate::tensor::Tensor;
-use crate::train::{load_run, LoadedRun};
+use crate::train::task::{predictions, Task};
+use crate::train::{load_run, LoadedRun, RunMeta};
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
@@ -33,7 +34,11 @@ pub fn run(args: PredictArgs) -> Result<()> {
         match predict_file(&run, file) {
             Ok(items) => {
                 for (name, probs) in items {
-                    print_prediction(&name, &probs, &run.meta.class_names, args.top, args.json);
+                    if run.meta.task() == Task::Classification {
+                        print_prediction(&name, &probs, &run.meta.class_names, args.top, args.json);
+                    } else {
+                        print_task_prediction(&name, &probs, &run.meta, args.json);
+                    }
                 }
             }
             Err(e) => {
@@ -54,7 +59,9 @@ pub fn run(args: PredictArgs) -> Result<()> {
     }
 }
 
-/// Class probabilities for each input in `file` (one for an image, one per row for a CSV).
+/// Class probabilities for each input in `file` (one for an image, one per
+/// row for a CSV); for a binary task the probability of the positive class,
+/// for a regression the predicted values in the targets' units.
 pub fn predict_file(run: &LoadedRun, file: &Path) -> Result<Vec<(String, Vec<f32>)>> {
     let is_csv = file
         .extension()
@@ -94,17 +101,14 @@ pub fn predict_file(run: &LoadedRun, file: &Path) -> Result<Vec<(String, Vec<f32
         s.extend_from_slice(shape);
         (Tensor::from_vec(x, &s), vec![file.display().to_string()])
     };
-    let probs = no_grad(|| {
-        let out = run.model.net.forward(&x);
-        out.softmax_with_temperature(-1, run.model.temperature)
-    });
-    let k = run.meta.class_names.len();
-    let p = probs.to_vec();
-    Ok(names
-        .into_iter()
-        .enumerate()
-        .map(|(i, n)| (n, p[i * k..(i + 1) * k].to_vec()))
-        .collect())
+    let out = no_grad(|| run.model.net.forward(&x));
+    let preds = predictions(
+        run.meta.task(),
+        &out,
+        run.model.temperature,
+        run.meta.target_scaler().as_ref(),
+    );
+    Ok(names.into_iter().zip(preds).collect())
 }
 
 /// Decodes an image to `channels x h x w` values in [0, 1]. A grayscale image
@@ -177,4 +181,45 @@ fn print_prediction(name: &str, probs: &[f32], classes: &[String], top: usize, j
         .map(|&i| format!("{} {:.1}%", classes[i], probs[i] * 100.0))
         .collect();
     println!("{name}: {}   ({})", classes[order[0]], rest.join(", "));
+}
+
+/// A binary classifier's probability or a regression's values.
+fn print_task_prediction(name: &str, p: &[f32], meta: &RunMeta, json: bool) {
+    match meta.task() {
+        Task::Binary => {
+            let q = p.first().copied().unwrap_or(f32::NAN);
+            let name_of = |i: usize| meta.class_names.get(i).cloned().unwrap_or(i.to_string());
+            let class = name_of(usize::from(q > 0.5));
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "input": name, "class": class, "probability": q, "positive_class": name_of(1) })
+                );
+            } else {
+                println!("{name}: {class}   (p({}) = {q:.4})", name_of(1));
+            }
+        }
+        _ => {
+            let names: Vec<String> = if meta.target_names.len() == p.len() {
+                meta.target_names.clone()
+            } else {
+                (1..=p.len()).map(|i| format!("y{i}")).collect()
+            };
+            if json {
+                let v: serde_json::Map<String, serde_json::Value> = names
+                    .iter()
+                    .zip(p)
+                    .map(|(n, v)| (n.clone(), serde_json::json!(v)))
+                    .collect();
+                println!("{}", serde_json::json!({ "input": name, "values": v }));
+            } else {
+                let vals: Vec<String> = names
+                    .iter()
+                    .zip(p)
+                    .map(|(n, v)| format!("{n} = {v:.4}"))
+                    .collect();
+                println!("{name}: {}", vals.join(", "));
+            }
+        }
+    }
 }

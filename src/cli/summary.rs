@@ -7,7 +7,8 @@ use clap::Args;
 use crate::config::Config;
 use crate::error::Result;
 use crate::models::LayerInfo;
-use crate::train::{build_model, load_run, load_splits};
+use crate::train::task::{num_outputs, resolve_task};
+use crate::train::{build_model_for, load_run, load_splits};
 
 #[derive(Args, Debug)]
 pub struct SummaryArgs {
@@ -27,7 +28,13 @@ pub fn run(args: SummaryArgs) -> Result<()> {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         let splits = load_splits(&cfg, &dir)?;
-        let m = build_model(&cfg, &splits.train.sample_shape, splits.train.num_classes())?;
+        let task = resolve_task(&cfg, &splits.train)?;
+        let m = build_model_for(
+            &cfg,
+            &splits.train.sample_shape,
+            task,
+            num_outputs(task, &splits.train),
+        )?;
         (m.layers, splits.train.sample_shape.clone())
     };
     print!("{}", render(&layers, &input));

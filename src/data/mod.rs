@@ -14,6 +14,7 @@ pub mod idx;
 pub mod image_folder;
 pub mod loader;
 pub mod mnist;
+pub mod synthetic;
 
 pub use self::csv::{parse_csv, read_csv, read_csv_features, read_csv_with_features, CsvOptions};
 pub use augment::{AugmentConfig, Augmenter};

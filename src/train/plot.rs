@@ -47,14 +47,18 @@ pub fn plot_history(rows: &[EpochRow], title: &str, path: &Path) -> Result<()> {
         let panels = root.split_evenly((1, 2));
         let n = rows.iter().map(|r| r.epoch).max().unwrap_or(1).max(1) as f32;
         type Get = fn(&EpochRow) -> Option<f32>;
-        let specs: [(&str, Get, Get); 2] = [
-            ("loss", |r| Some(r.train_loss), |r| r.val_loss),
+        let second: (&str, Get, Get) = if rows.iter().any(|r| r.train_accuracy.is_some()) {
             (
                 "accuracy (%)",
-                |r| Some(r.train_accuracy * 100.0),
+                |r| r.train_accuracy.map(|a| a * 100.0),
                 |r| r.val_accuracy.map(|a| a * 100.0),
-            ),
-        ];
+            )
+        } else {
+            // A regression: the coefficient of determination.
+            ("R²", |r| r.get("train_r2"), |r| r.get("val_r2"))
+        };
+        let specs: [(&str, Get, Get); 2] =
+            [("loss", |r| Some(r.train_loss), |r| r.val_loss), second];
         for (panel, (name, train, val)) in panels.iter().zip(specs) {
             let vals: Vec<f32> = rows
                 .iter()

@@ -38,6 +38,11 @@ impl EpochBar {
         ));
     }
 
+    /// Hides the bar while `f` prints.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.bar.suspend(f)
+    }
+
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::setup::{build_model, BuiltModel};
+use super::setup::{build_model_for, BuiltModel};
+use super::task::Task;
 use crate::config::Config;
 use crate::data::Standardizer;
 use crate::error::{describe_io, Error, Result};
@@ -20,37 +21,106 @@ pub struct EpochRow {
     pub epoch: usize,
     pub lr: f32,
     pub train_loss: f32,
-    pub train_accuracy: f32,
+    /// Classification and binary tasks (None for a regression).
+    pub train_accuracy: Option<f32>,
     pub val_loss: Option<f32>,
     pub val_accuracy: Option<f32>,
+    /// Further columns, in order: the task's other metrics (`train_f1`,
+    /// `val_r2`, ...) and each layer's mean gradient norm (`grad_norm_layer0`, ...).
+    pub extra: Vec<(String, Option<f32>)>,
 }
 
-const METRICS_HEADER: &str = "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy";
+impl EpochRow {
+    /// The value of an extra column.
+    pub fn get(&self, column: &str) -> Option<f32> {
+        self.extra
+            .iter()
+            .find(|(n, _)| n == column)
+            .and_then(|(_, v)| *v)
+    }
+}
 
 fn opt(v: Option<f32>) -> String {
     v.map(|v| format!("{v:.6}")).unwrap_or_default()
 }
 
-/// metrics.csv text for these rows.
+fn opt_col(name: &str, v: Option<f32>) -> String {
+    if name.starts_with("grad_norm") {
+        // Gradient norms span many orders of magnitude.
+        v.map(|v| format!("{v:.6e}")).unwrap_or_default()
+    } else {
+        opt(v)
+    }
+}
+
+/// metrics.csv text for these rows: epoch, lr, train_loss, [train_accuracy,]
+/// val_loss, [val_accuracy,] then the extra columns of the first row (the
+/// accuracy columns are left out of a regression's file).
 pub fn metrics_csv(rows: &[EpochRow]) -> String {
-    let mut s = String::from(METRICS_HEADER);
+    let accuracy = rows.first().is_none_or(|r| r.train_accuracy.is_some());
+    let mut header = vec!["epoch", "lr", "train_loss"];
+    if accuracy {
+        header.push("train_accuracy");
+    }
+    header.push("val_loss");
+    if accuracy {
+        header.push("val_accuracy");
+    }
+    let extra: Vec<&str> = rows
+        .first()
+        .map(|r| r.extra.iter().map(|(n, _)| n.as_str()).collect())
+        .unwrap_or_default();
+    header.extend(&extra);
+    let mut s = header.join(",");
     s.push('\n');
     for r in rows {
-        s.push_str(&format!(
-            "{},{:e},{:.6},{:.6},{},{}\n",
-            r.epoch,
-            r.lr,
-            r.train_loss,
-            r.train_accuracy,
-            opt(r.val_loss),
-            opt(r.val_accuracy)
-        ));
+        let mut f = vec![
+            r.epoch.to_string(),
+            format!("{:e}", r.lr),
+            format!("{:.6}", r.train_loss),
+        ];
+        if accuracy {
+            f.push(opt(r.train_accuracy));
+        }
+        f.push(opt(r.val_loss));
+        if accuracy {
+            f.push(opt(r.val_accuracy));
+        }
+        for name in &extra {
+            f.push(opt_col(name, r.get(name)));
+        }
+        s.push_str(&f.join(","));
+        s.push('\n');
     }
     s
 }
 
-/// Parses metrics.csv (for `--resume`).
+/// Parses metrics.csv (for `--resume`); columns are found by the header's names.
 pub fn parse_metrics(text: &str, file: &str) -> Result<Vec<EpochRow>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(c_epoch), Some(c_lr), Some(c_loss)) = (col("epoch"), col("lr"), col("train_loss"))
+    else {
+        return Err(Error::new(format!(
+            "{file}: line 1 is not a metrics header (epoch,lr,train_loss,...): '{}'",
+            header.join(",")
+        )));
+    };
+    let known = [
+        "epoch",
+        "lr",
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+    ];
+    let extra: Vec<(usize, &str)> = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !known.contains(h))
+        .map(|(j, h)| (j, *h))
+        .collect();
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         if line.trim().is_empty() {
@@ -63,24 +133,25 @@ pub fn parse_metrics(text: &str, file: &str) -> Result<Vec<EpochRow>> {
                 i + 1
             ))
         };
-        if f.len() < 6 {
+        if f.len() != header.len() {
             return Err(bad());
         }
         let num = |s: &str| s.parse::<f32>().map_err(|_| bad());
-        let optn = |s: &str| {
-            if s.is_empty() {
-                Ok(None)
-            } else {
-                num(s).map(Some)
-            }
+        let optn = |j: Option<usize>| match j {
+            Some(j) if !f[j].is_empty() => num(f[j]).map(Some),
+            _ => Ok(None),
         };
         rows.push(EpochRow {
-            epoch: f[0].parse().map_err(|_| bad())?,
-            lr: num(f[1])?,
-            train_loss: num(f[2])?,
-            train_accuracy: num(f[3])?,
-            val_loss: optn(f[4])?,
-            val_accuracy: optn(f[5])?,
+            epoch: f[c_epoch].parse().map_err(|_| bad())?,
+            lr: num(f[c_lr])?,
+            train_loss: num(f[c_loss])?,
+            train_accuracy: optn(col("train_accuracy"))?,
+            val_loss: optn(col("val_loss"))?,
+            val_accuracy: optn(col("val_accuracy"))?,
+            extra: extra
+                .iter()
+                .map(|&(j, h)| Ok((h.to_string(), optn(Some(j))?)))
+                .collect::<Result<_>>()?,
         });
     }
     Ok(rows)
@@ -92,6 +163,17 @@ pub struct RunMeta {
     /// Shape of one input sample, e.g. [1, 28, 28] or [4].
     pub input_shape: Vec<usize>,
     pub class_names: Vec<String>,
+    /// "classification", "binary" or "regression" (empty in older runs: classification).
+    #[serde(default)]
+    pub task: String,
+    /// Regression: the names of the predicted values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_names: Vec<String>,
+    /// Regression: per-target (mean, std) the model's outputs are scaled back with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_mean: Vec<f32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_std: Vec<f32>,
     /// csv: feature column names in order.
     #[serde(default)]
     pub feature_names: Vec<String>,
@@ -115,6 +197,9 @@ pub struct RunMeta {
     pub test_loss: Option<f32>,
     #[serde(default)]
     pub test_accuracy: Option<f32>,
+    /// The task's test metrics by name (accuracy, precision, recall, f1, mae, rmse, r2).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub test_metrics: std::collections::BTreeMap<String, f32>,
     /// Wall-clock seconds spent training (all sessions of a resumed run).
     #[serde(default)]
     pub train_seconds: f64,
@@ -124,6 +209,28 @@ pub struct RunMeta {
 }
 
 impl RunMeta {
+    /// The task the run was trained for.
+    pub fn task(&self) -> Task {
+        Task::from_meta(&self.task)
+    }
+
+    /// The scaling of a regression's targets, if they were standardised.
+    pub fn target_scaler(&self) -> Option<Standardizer> {
+        (!self.target_mean.is_empty()).then(|| Standardizer {
+            mean: self.target_mean.clone(),
+            std: self.target_std.clone(),
+        })
+    }
+
+    /// How many numbers the model outputs per sample.
+    pub fn num_outputs(&self) -> usize {
+        match self.task() {
+            Task::Classification => self.class_names.len(),
+            Task::Binary => 1,
+            Task::Regression => self.target_names.len(),
+        }
+    }
+
     /// The standardizer for new inputs, if the data was standardised.
     pub fn standardizer(&self) -> Option<Standardizer> {
         (!self.standardize_mean.is_empty()).then(|| Standardizer {
@@ -242,7 +349,7 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun> {
     let paths = RunPaths::new(dir);
     let config = Config::load(&paths.config())?;
     let meta = paths.load_meta()?;
-    let mut model = build_model(&config, &meta.input_shape, meta.class_names.len())?;
+    let mut model = build_model_for(&config, &meta.input_shape, meta.task(), meta.num_outputs())?;
     load_weights(&model.net, &paths.model())?;
     model.net.eval();
     Ok(LoadedRun {

@@ -3,13 +3,15 @@
 use std::path::Path;
 
 use crate::config::{resolve_path, Config};
-use crate::data::{load_mnist, read_csv_with_features, CsvOptions, Dataset};
+use crate::data::{load_mnist, read_csv_with_features, synthetic, CsvOptions, Dataset};
 use crate::error::{Error, Result};
 use crate::models::{build_sequential, LayerInfo};
 use crate::nn::init::Init;
 use crate::nn::{Module, Sequential};
 use crate::optim::{Adam, AdamW, LrScheduler, Optimizer, RMSprop, SGD};
 use crate::tensor::Tensor;
+
+use super::task::Task;
 
 /// Training, validation and test sets.
 pub struct Splits {
@@ -30,9 +32,19 @@ pub fn load_splits(cfg: &Config, config_dir: &Path) -> Result<Splits> {
             let (train, test) = load_mnist(&dir)?;
             (train, Some(test), Vec::new())
         }
+        name if synthetic::is_synthetic(name) => {
+            let o = cfg.synthetic_options().expect("options of a synthetic set");
+            let data = synthetic::generate(name, &o)?;
+            (data, None, synthetic::feature_names(name))
+        }
         "csv" => {
             let path = resolve_path(d.path.as_deref().unwrap_or_default(), config_dir);
-            let mut opts = CsvOptions::classification(&d.label_column);
+            let mut opts = match &d.target_columns {
+                Some(cols) => {
+                    CsvOptions::regression(&cols.iter().map(String::as_str).collect::<Vec<_>>())
+                }
+                None => CsvOptions::classification(&d.label_column),
+            };
             opts.standardize = false;
             let (data, names) = read_csv_with_features(&path, &opts)?;
             let test = match &d.test_path {
@@ -71,7 +83,10 @@ pub fn load_splits(cfg: &Config, config_dir: &Path) -> Result<Splits> {
     if d.val_fraction > 0.0 {
         let rel = d.val_fraction
             / (1.0
-                - if test.is_some() && d.test_path.is_none() && d.dataset == "csv" {
+                - if test.is_some()
+                    && d.test_path.is_none()
+                    && (d.dataset == "csv" || synthetic::is_synthetic(&d.dataset))
+                {
                     d.test_fraction
                 } else {
                     0.0
@@ -134,15 +149,32 @@ pub struct BuiltModel {
     pub temperature: f32,
 }
 
-/// Builds the model and checks it fits the data (inputs and number of classes).
+/// Builds a classifier and checks it fits the data (inputs and number of classes).
 pub fn build_model(cfg: &Config, sample_shape: &[usize], num_classes: usize) -> Result<BuiltModel> {
+    build_model_for(cfg, sample_shape, Task::Classification, num_classes)
+}
+
+/// Builds the model for a task and checks it fits the data: the inputs, and
+/// `num_outputs` outputs (classes, 1 for binary, targets for a regression).
+/// A final softmax (classification) or sigmoid (binary) is kept out of the
+/// trained network: training uses the fused loss on the logits before it.
+pub fn build_model_for(
+    cfg: &Config,
+    sample_shape: &[usize],
+    task: Task,
+    num_outputs: usize,
+) -> Result<BuiltModel> {
     let init = Init::parse(&cfg.model.init)
         .ok_or_else(|| Error::new(format!("model.init: unknown \"{}\"", cfg.model.init)))?;
     let specs = &cfg.model.layers;
     let (_, layers) = build_sequential(specs, sample_shape, init)?;
     let last = specs.last().map(|s| s.kind.as_str()).unwrap_or("");
+    check_output_layer(task, last, specs.len())?;
     let (trained_specs, output_activation, temperature) = match last {
-        "softmax" | "log_softmax" => (
+        "sigmoid" if task == Task::Binary => {
+            (&specs[..specs.len() - 1], Some(last.to_string()), 1.0)
+        }
+        "softmax" | "log_softmax" if task == Task::Classification => (
             &specs[..specs.len() - 1],
             Some(last.to_string()),
             specs[specs.len() - 1].temperature.unwrap_or(1.0),
@@ -159,11 +191,21 @@ pub fn build_model(cfg: &Config, sample_shape: &[usize], num_classes: usize) -> 
     crate::tensor::manual_seed(cfg.train.seed);
     let (net, trained_infos) = build_sequential(trained_specs, sample_shape, init)?;
     let out = &trained_infos.last().expect("non-empty").output_shape;
-    if out.len() != 1 || out[0] != num_classes {
+    if out.len() != 1 || out[0] != num_outputs {
         let idx = trained_infos.len() - 1;
+        let need = match task {
+            Task::Classification => format!("the data has {num_outputs} classes"),
+            Task::Binary => {
+                "a binary task needs one output (the logit of the positive class)".to_string()
+            }
+            Task::Regression => format!(
+                "the regression has {num_outputs} target{}",
+                if num_outputs == 1 { "" } else { "s" }
+            ),
+        };
         return Err(Error::new(format!(
-            "model: the last layer (model.layers[{idx}], {}) outputs shape {:?} per sample, but the data has {} classes; set its out = {}",
-            specs[idx].kind, out, num_classes, num_classes
+            "model: the last layer (model.layers[{idx}], {}) outputs shape {:?} per sample, but {need}; set its out = {}",
+            specs[idx].kind, out, num_outputs
         )));
     }
     if net.num_parameters() == 0 {
@@ -177,6 +219,26 @@ pub fn build_model(cfg: &Config, sample_shape: &[usize], num_classes: usize) -> 
         output_activation,
         temperature,
     })
+}
+
+/// Checks that the config's last layer suits the task.
+fn check_output_layer(task: Task, last: &str, n: usize) -> Result<()> {
+    let idx = n.saturating_sub(1);
+    match (task, last) {
+        (Task::Binary, "softmax" | "log_softmax") => Err(Error::new(format!(
+            "model.layers[{idx}] ({last}): a binary task ends in one output, {{ type = \"linear\", out = 1 }}, \
+             optionally followed by {{ type = \"sigmoid\" }}; a softmax over one output is always 1"
+        ))),
+        (Task::Regression, "softmax" | "log_softmax" | "sigmoid") => Err(Error::new(format!(
+            "model.layers[{idx}] ({last}): a regression ends in a linear layer (its outputs are the \
+             predicted values, unbounded); remove the final {last}"
+        ))),
+        (Task::Classification, "sigmoid") => Err(Error::new(format!(
+            "model.layers[{idx}] (sigmoid): a final sigmoid makes a binary classifier: set model.task = \
+             \"binary\" and out = 1, or end a multi-class model with {{ type = \"softmax\" }}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The optimizer a config names, over `params`.

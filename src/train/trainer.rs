@@ -7,17 +7,22 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::evaluate::{evaluate, EvalResult};
+use super::diagnostics::{Diagnostic, Diagnostics, PROBE_SAMPLES};
+use super::evaluate::EvalResult;
 use super::interrupt::interrupted;
 use super::plot::plot_history;
 use super::progress::EpochBar;
 use super::run_dir::{load_weights, EpochRow, RunMeta, RunPaths};
-use super::setup::{build_model, load_splits, make_optimizer, make_scheduler};
+use super::setup::{build_model_for, load_splits, make_optimizer, make_scheduler};
+use super::task::{
+    batch_loss, evaluate_task, fit_target_scaler, num_outputs, resolve_task, scale_targets,
+    target_names, Metrics, MetricsAccumulator, Task,
+};
 use crate::config::{resolve_path, Config};
-use crate::data::{BatchTargets, DataLoader};
+use crate::data::DataLoader;
 use crate::error::{Error, Result};
 use crate::io::{load_safetensors, write_atomic};
-use crate::nn::{cross_entropy, l1_penalty, l2_penalty, Module, Reduction};
+use crate::nn::{l1_penalty, l2_penalty, Module};
 use crate::tensor::{manual_seed, Tensor};
 
 /// How to run a training job.
@@ -39,7 +44,14 @@ pub struct TrainOptions {
 #[derive(Clone, Debug)]
 pub struct TrainReport {
     pub history: Vec<EpochRow>,
+    /// Classification: loss, accuracy and confusion matrix on the test set.
     pub test: Option<EvalResult>,
+    /// The task's metrics on the test set (any task).
+    pub test_metrics: Option<Metrics>,
+    /// What the model was trained for.
+    pub task: Task,
+    /// What the training diagnostics found (empty for a healthy run).
+    pub diagnostics: Vec<Diagnostic>,
     pub best_epoch: Option<usize>,
     pub stopped_early: bool,
     pub out_dir: PathBuf,
@@ -54,27 +66,29 @@ fn say(quiet: bool, msg: impl AsRef<str>) {
     }
 }
 
-fn pct(a: f32) -> String {
-    format!("{:.2}%", a * 100.0)
-}
-
 /// Trains the model a config describes; writes everything to `opts.out_dir`.
 pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
     let t = &cfg.train;
     let paths = RunPaths::new(&opts.out_dir);
     let started = Instant::now();
 
-    let splits = load_splits(cfg, &opts.config_dir)?;
+    let mut splits = load_splits(cfg, &opts.config_dir)?;
+    let task = resolve_task(cfg, &splits.train)?;
+    // A regression trains on standardised targets; metrics are reported in the targets' units.
+    let target_scaler = fit_target_scaler(cfg, task, &splits.train);
+    if let Some(s) = &target_scaler {
+        scale_targets(&mut splits.train, s)?;
+        for d in [splits.val.as_mut(), splits.test.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            scale_targets(d, s)?;
+        }
+    }
     let train_set = &splits.train;
     let sample_shape = train_set.sample_shape.clone();
-    let num_classes = train_set.num_classes();
-    if num_classes < 2 {
-        return Err(Error::new(format!(
-            "data: the training data has {num_classes} class; a classifier needs at least 2"
-        )));
-    }
     manual_seed(t.seed);
-    let mut built = build_model(cfg, &sample_shape, num_classes)?;
+    let mut built = build_model_for(cfg, &sample_shape, task, num_outputs(task, train_set))?;
     paths.prepare()?;
 
     if let Some(init) = &t.init_from {
@@ -94,8 +108,14 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
         input_shape: sample_shape.clone(),
         class_names: train_set.class_names.clone(),
         feature_names: splits.feature_names.clone(),
+        task: task.name().to_string(),
+        target_names: target_names(cfg, task, train_set),
         ..RunMeta::default()
     };
+    if let Some(s) = &target_scaler {
+        meta.target_mean = s.mean.clone();
+        meta.target_std = s.std.clone();
+    }
     if let Some(s) = &train_set.standardizer {
         meta.standardize_mean = s.mean.clone();
         meta.standardize_std = s.std.clone();
@@ -105,7 +125,11 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
 
     if opts.resume {
         let old = paths.load_meta().map_err(|e| e.context("--resume"))?;
-        if old.input_shape != meta.input_shape || old.class_names != meta.class_names {
+        if old.input_shape != meta.input_shape
+            || old.class_names != meta.class_names
+            || old.task() != task
+            || old.target_names != meta.target_names
+        {
             return Err(Error::new(format!(
                 "--resume: the run in {} was trained on inputs {:?} with classes {:?}, but this config gives {:?} with {:?}",
                 paths.dir.display(),
@@ -130,6 +154,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
             finished: false,
             test_loss: None,
             test_accuracy: None,
+            test_metrics: Default::default(),
             ..old
         };
         say(
@@ -172,6 +197,18 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
         );
     }
 
+    let layer_kinds: Vec<String> = cfg.model.layers.iter().map(|l| l.kind.clone()).collect();
+    let mut diag = Diagnostics::new(
+        &built.net,
+        layer_kinds,
+        t.lr,
+        opts.resume || t.init_from.is_some(),
+    );
+    let probe = {
+        let idx: Vec<usize> = (0..train_set.len().min(PROBE_SAMPLES)).collect();
+        train_set.batch(&idx).0
+    };
+    let scaler = target_scaler.as_ref();
     let mut stopped_early = false;
     let base_lr = t.lr;
     for epoch in meta.epochs_done + 1..=t.epochs {
@@ -182,19 +219,21 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
         manual_seed(t.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         built.net.train(true);
         let bar = EpochBar::new(epoch, t.epochs, loader.len(), opts.progress && !opts.quiet);
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let mut running = MetricsAccumulator::for_data(task, train_set, scaler);
+        diag.start_epoch(epoch);
+        let mut seen = 0usize;
         for (bi, idx) in loader.epoch(epoch).enumerate() {
             if interrupted() {
                 bar.finish();
                 return Err(interrupted_error(&paths, &meta));
             }
             let (x, y) = train_set.batch(&idx);
-            let BatchTargets::Classes(y) = y else {
-                unreachable!("classification data has class targets")
-            };
-            let logits = built.net.forward(&x);
-            let mut loss = cross_entropy(&logits, &y, Reduction::Mean);
+            let out = built.net.forward(&x);
+            let mut loss = batch_loss(task, &out, &y);
             let data_loss = loss.item();
+            if let Some(d) = diag.observe_batch_loss(data_loss) {
+                bar.suspend(|| say(opts.quiet, format!("diagnostic: {d}")));
+            }
             if !data_loss.is_finite() {
                 bar.finish();
                 return Err(non_finite_error(
@@ -214,21 +253,19 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
             }
             optimizer.zero_grad();
             loss.backward();
+            if let Some(d) = diag.record_gradients() {
+                bar.suspend(|| say(opts.quiet, format!("diagnostic: {d}")));
+            }
             optimizer.step();
-            loss_sum += data_loss as f64 * idx.len() as f64;
-            correct += logits
-                .argmax_rows()
-                .iter()
-                .zip(&y)
-                .filter(|(p, t)| p == t)
-                .count();
+            running.add(&out, &y, data_loss);
             seen += idx.len();
             if bi % 8 == 0 || bi + 1 == loader.len() {
                 let secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
+                let m = running.finish();
                 bar.update(
                     bi + 1,
-                    (loss_sum / seen as f64) as f32,
-                    correct as f32 / seen as f32,
+                    m.loss,
+                    m.accuracy.unwrap_or(f32::NAN),
                     seen as f64 / secs,
                 );
             }
@@ -245,34 +282,55 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
             ));
         }
         built.net.eval();
+        let train_m = running.finish();
         let val = splits
             .val
             .as_ref()
-            .map(|v| evaluate(&built.net, v, EVAL_BATCH));
+            .map(|v| evaluate_task(&built.net, task, v, EVAL_BATCH, scaler));
+        let mut extra = train_m.extra_columns("train");
+        match &val {
+            Some(v) => extra.extend(v.extra_columns("val")),
+            None => extra.extend(
+                train_m
+                    .extra_columns("val")
+                    .into_iter()
+                    .map(|(n, _)| (n, None)),
+            ),
+        }
+        extra.extend(
+            diag.grad_columns()
+                .into_iter()
+                .zip(diag.grad_norms())
+                .map(|(n, g)| (n, Some(g))),
+        );
         let row = EpochRow {
             epoch,
             lr,
-            train_loss: (loss_sum / seen.max(1) as f64) as f32,
-            train_accuracy: correct as f32 / seen.max(1) as f32,
+            train_loss: train_m.loss,
+            train_accuracy: train_m.accuracy,
             val_loss: val.as_ref().map(|v| v.loss),
-            val_accuracy: val.as_ref().map(|v| v.accuracy),
+            val_accuracy: val.as_ref().and_then(|v| v.accuracy),
+            extra,
         };
         let secs = epoch_start.elapsed().as_secs_f64();
         say(
             opts.quiet,
             format!(
-                "epoch {epoch:>w$}/{}  train loss {:.4} acc {}  val loss {} acc {}  lr {:.2e}  {:.1}s ({:.0} samples/s)",
+                "epoch {epoch:>w$}/{}  train loss {:.4} {}  val loss {} {}  lr {:.2e}  {:.1}s ({:.0} samples/s)",
                 t.epochs,
                 row.train_loss,
-                pct(row.train_accuracy),
+                train_m.short(),
                 row.val_loss.map_or("-".into(), |v| format!("{v:.4}")),
-                row.val_accuracy.map_or("-".into(), pct),
+                val.as_ref().map_or("-".into(), |v| v.short()),
                 lr,
                 secs,
                 seen as f64 / secs.max(1e-9),
                 w = t.epochs.to_string().len()
             ),
         );
+        for d in diag.end_epoch(row.train_loss, row.val_loss, &built.net, &probe) {
+            say(opts.quiet, format!("diagnostic: {d}"));
+        }
         history.push(row.clone());
         meta.epochs_done = epoch;
         meta.train_seconds += secs;
@@ -350,23 +408,33 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
         }
     }
     built.net.eval();
-    let test = splits
+    let test_metrics = splits
         .test
         .as_ref()
-        .map(|ts| evaluate(&built.net, ts, EVAL_BATCH));
-    if let Some(r) = &test {
-        meta.test_loss = Some(r.loss);
-        meta.test_accuracy = Some(r.accuracy);
-        say(
-            opts.quiet,
-            format!(
-                "test: loss {:.4}, accuracy {} ({}/{})",
-                r.loss,
-                pct(r.accuracy),
-                r.correct,
-                r.total
-            ),
-        );
+        .map(|ts| evaluate_task(&built.net, task, ts, EVAL_BATCH, scaler));
+    if let Some(m) = &test_metrics {
+        meta.test_loss = Some(m.loss);
+        meta.test_accuracy = m.accuracy;
+        meta.test_metrics = m
+            .named()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .collect();
+        say(opts.quiet, format!("test: {}", m.long()));
+    }
+    let test = test_metrics
+        .as_ref()
+        .filter(|m| m.task == Task::Classification)
+        .map(|m| EvalResult {
+            loss: m.loss,
+            accuracy: m.accuracy.unwrap_or(0.0),
+            correct: m.correct,
+            total: m.total,
+            confusion: m.confusion.clone(),
+        });
+    let report = diag.report();
+    if !report.is_empty() {
+        say(opts.quiet, report.trim_end());
     }
     meta.finished = true;
     paths.save_meta(&meta)?;
@@ -382,6 +450,9 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
     Ok(TrainReport {
         history,
         test,
+        test_metrics,
+        task,
+        diagnostics: diag.found().to_vec(),
         best_epoch: meta.best_epoch,
         stopped_early,
         out_dir: paths.dir.clone(),
