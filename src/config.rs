@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::bail;
+use crate::data::augment::{AugmentConfig, AUGMENT_KEYS};
 use crate::data::synthetic;
 use crate::error::{Error, Result};
-use crate::models::LayerSpec;
+use crate::models::{LayerSpec, SizeSpec};
 
 /// A whole training config.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -79,6 +80,20 @@ pub struct DataConfig {
     /// Synthetic sine and polynomial: the interval [low, high] x is drawn from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<[f32; 2]>,
+    /// image_folder: the size every image is resized to, [height, width] or one number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<SizeSpec>,
+    /// image_folder: "rgb" (3 channels, the default) or "grayscale" (1 channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    /// image_folder: a file that cannot be decoded is skipped with a warning
+    /// ("skip", the default) or stops loading ("error").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_bad_image: Option<String>,
+    /// `[data.augment]`: random changes to each training image (never to
+    /// validation or test data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<AugmentConfig>,
 }
 
 /// `[model]`: the layers.
@@ -246,6 +261,10 @@ const DATA_KEYS: &[&str] = &[
     "seed",
     "coefficients",
     "range",
+    "image_size",
+    "color",
+    "on_bad_image",
+    "augment",
 ];
 const MODEL_KEYS: &[&str] = &["task", "init", "layers"];
 const TRAIN_KEYS: &[&str] = &[
@@ -274,7 +293,7 @@ const TRAIN_KEYS: &[&str] = &[
     "init_from",
 ];
 const EARLY_KEYS: &[&str] = &["patience", "min_delta", "restore_best"];
-pub(crate) const DATASETS: &[&str] = &["mnist", "csv"];
+pub(crate) const DATASETS: &[&str] = &["mnist", "csv", "image_folder"];
 const OPTIMIZERS: &[&str] = &["sgd", "adam", "adamw", "rmsprop"];
 const SCHEDULES: &[&str] = &["constant", "step", "exponential", "cosine"];
 
@@ -334,6 +353,11 @@ fn check_schema(doc: &toml::Table) -> Result<()> {
         match doc.get(name) {
             Some(toml::Value::Table(t)) => {
                 check_keys(t, keys, name)?;
+                if name == "data" {
+                    if let Some(toml::Value::Table(a)) = t.get("augment") {
+                        check_keys(a, AUGMENT_KEYS, "data.augment")?;
+                    }
+                }
                 if name == "train" {
                     if let Some(toml::Value::Table(es)) = t.get("early_stopping") {
                         check_keys(es, EARLY_KEYS, "train.early_stopping")?;
@@ -410,6 +434,7 @@ impl Config {
             );
         }
         self.validate_task_and_synthetic()?;
+        self.validate_images()?;
         if d.dataset == "csv" && d.path.is_none() {
             bail!("data.path: a csv dataset needs `path` (the table file)");
         }
@@ -675,6 +700,101 @@ impl Config {
                     "data.target_columns makes a regression, but model.task is \"{}\"; set model.task = \"regression\" or use data.label_column for classes",
                     self.model.task.as_deref().unwrap_or_default()
                 );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// image_folder: the accepted `data.color` values.
+pub const COLORS: &[&str] = &["rgb", "grayscale"];
+
+impl Config {
+    /// image_folder: (height, width), channels and what to do with bad images,
+    /// with the defaults filled in (32x32, RGB, skip).
+    pub fn image_folder_options(&self) -> crate::data::ImageFolderOptions {
+        let d = &self.data;
+        let size = match d.image_size {
+            Some(SizeSpec::Pair(h, w)) => (h, w),
+            _ => (32, 32),
+        };
+        crate::data::ImageFolderOptions {
+            size,
+            channels: if d.color.as_deref() == Some("grayscale") { 1 } else { 3 },
+            on_bad_image: d
+                .on_bad_image
+                .as_deref()
+                .and_then(crate::data::BadImage::parse)
+                .unwrap_or(crate::data::BadImage::Skip),
+        }
+    }
+
+    /// Checks the image-folder keys and `[data.augment]`.
+    fn validate_images(&self) -> Result<()> {
+        let d = &self.data;
+        let is_folder = d.dataset == "image_folder";
+        for (key, set) in [
+            ("image_size", d.image_size.is_some()),
+            ("color", d.color.is_some()),
+            ("on_bad_image", d.on_bad_image.is_some()),
+        ] {
+            if set && !is_folder {
+                bail!(
+                    "data.{key} is for dataset = \"image_folder\", not for \"{}\"",
+                    d.dataset
+                );
+            }
+        }
+        if is_folder && d.path.is_none() {
+            bail!("data.path: an image_folder dataset needs `path`, the directory with one sub-directory of images per class");
+        }
+        match d.image_size {
+            Some(SizeSpec::Same) => {
+                bail!("data.image_size must be [height, width] or one number, found \"same\"")
+            }
+            Some(SizeSpec::Pair(h, w)) if h == 0 || w == 0 || h > 4096 || w > 4096 => {
+                return Err(range_err(
+                    "data.image_size",
+                    "between 1 and 4096 pixels each way",
+                    format!("[{h}, {w}]"),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(c) = &d.color {
+            if !COLORS.contains(&c.as_str()) {
+                bail!(
+                    "data.color: unknown color \"{c}\"{}; valid: {}",
+                    suggest(c, COLORS),
+                    COLORS.join(", ")
+                );
+            }
+        }
+        if let Some(b) = &d.on_bad_image {
+            let names = crate::data::BadImage::NAMES;
+            if crate::data::BadImage::parse(b).is_none() {
+                bail!(
+                    "data.on_bad_image: unknown choice \"{b}\"{}; valid: {}",
+                    suggest(b, names),
+                    names.join(", ")
+                );
+            }
+        }
+        if let Some(a) = &d.augment {
+            a.validate()?;
+            if d.dataset == "csv" || synthetic::is_synthetic(&d.dataset) {
+                let geometric = a.translate.is_some()
+                    || a.rotate.is_some()
+                    || a.scale.is_some()
+                    || a.hflip.is_some()
+                    || a.erase.is_some();
+                if geometric {
+                    bail!(
+                        "[data.augment]: translate, rotate, scale, hflip and erase change images, \
+                         but the {} dataset has rows of features; only `noise` applies to it",
+                        d.dataset
+                    );
+                }
             }
         }
         Ok(())

@@ -308,9 +308,9 @@ pub fn write_shapes_folder(dir: &Path, per_class: usize, size: u32, seed: u64) -
                 } else {
                     bg
                 };
-                for c in 0..3 {
-                    let v = (col[c] + g.normal(0.0, noise)).clamp(0.0, 1.0);
-                    p.0[c] = (v * 255.0).round() as u8;
+                for (out, &base) in p.0.iter_mut().zip(&col) {
+                    let v = (base + g.normal(0.0, noise)).clamp(0.0, 1.0);
+                    *out = (v * 255.0).round() as u8;
                 }
             }
             let ext = if i % 4 == 3 { "jpg" } else { "png" };
@@ -320,4 +320,47 @@ pub fn write_shapes_folder(dir: &Path, per_class: usize, size: u32, seed: u64) -
         }
     }
     Ok(())
+}
+
+/// Loads the training folder and, if given, a separate test folder whose
+/// classes must be among the training folder's (they are re-indexed to the
+/// training classes).
+pub fn load_image_folders(
+    dir: &Path,
+    test_dir: Option<&Path>,
+    opts: &ImageFolderOptions,
+) -> Result<(Dataset, Option<Dataset>)> {
+    let (train, _) = load_image_folder(dir, opts)?;
+    let test = match test_dir {
+        None => None,
+        Some(td) => {
+            let (mut t, _) = load_image_folder(td, opts)?;
+            if t.class_names != train.class_names {
+                let map: Vec<usize> = t
+                    .class_names
+                    .iter()
+                    .map(|name| {
+                        train
+                            .class_names
+                            .iter()
+                            .position(|n| n == name)
+                            .ok_or_else(|| {
+                                Error::new(format!(
+                                    "{}: class '{name}' is not a class of the training folder {} (classes: {})",
+                                    td.display(),
+                                    dir.display(),
+                                    train.class_names.join(", ")
+                                ))
+                            })
+                    })
+                    .collect::<Result<_>>()?;
+                if let Targets::Classes(ys) = &mut t.targets {
+                    ys.iter_mut().for_each(|y| *y = map[*y]);
+                }
+                t.class_names = train.class_names.clone();
+            }
+            Some(t)
+        }
+    };
+    Ok((train, test))
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::conv_layers::SizeSpec;
 use crate::error::{Error, Result};
 use crate::nn::init::Init;
 use crate::nn::{
@@ -36,6 +37,30 @@ pub struct LayerSpec {
     /// softmax: temperature (default 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
+    /// conv2d, max_pool2d, avg_pool2d: window size, 3 or [3, 5].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<SizeSpec>,
+    /// conv2d (default 1), pooling (default: the kernel size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stride: Option<SizeSpec>,
+    /// conv2d, pooling: zeros added on each side (default 0); conv2d also "same".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub padding: Option<SizeSpec>,
+    /// conv2d: spacing of the kernel taps (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dilation: Option<SizeSpec>,
+    /// conv2d: channel groups (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<usize>,
+    /// adaptive_avg_pool2d: output height and width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_size: Option<SizeSpec>,
+    /// batch_norm1d/2d: added to the variance (default 1e-5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eps: Option<f32>,
+    /// batch_norm1d/2d: weight of the newest batch in the running statistics (default 0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<f32>,
 }
 
 /// The keys each layer type accepts (besides `type`).
@@ -47,7 +72,7 @@ pub(crate) fn layer_keys(kind: &str) -> Option<&'static [&'static str]> {
         "gelu" => &["approximate"],
         "softmax" => &["temperature"],
         "relu" | "sigmoid" | "tanh" | "log_softmax" | "flatten" | "identity" => &[],
-        _ => return None,
+        _ => return super::conv_layers::conv_layer_keys(kind),
     })
 }
 
@@ -64,6 +89,12 @@ pub(crate) const LAYER_TYPES: &[&str] = &[
     "dropout",
     "flatten",
     "identity",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "batch_norm1d",
+    "batch_norm2d",
 ];
 
 /// A built layer's description for summaries.
@@ -167,6 +198,10 @@ pub fn build_sequential(
                 })
             }
             "log_softmax" => Box::new(LogSoftmax::new(-1)),
+            kind if super::conv_layers::CONV_LAYER_TYPES.contains(&kind) => {
+                super::conv_layers::build_conv_layer(i, spec, &mut shape, init)?
+                    .expect("a convolutional layer type")
+            }
             other => {
                 return Err(Error::new(format!(
                     "model.layers[{i}]: unknown layer type \"{other}\"{}; valid types: {}",

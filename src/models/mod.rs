@@ -3,8 +3,10 @@
 //! data (like PyTorch's LazyLinear).
 
 mod builder;
+mod conv_layers;
 
 pub use builder::{build_sequential, LayerInfo, LayerSpec};
+pub use conv_layers::SizeSpec;
 
 /// The layer types a config may use.
 pub fn builder_layer_types() -> &'static [&'static str] {

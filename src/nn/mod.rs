@@ -2,6 +2,7 @@
 //! weight initialisation and losses. Names follow PyTorch's `torch.nn`.
 
 mod activation;
+mod batchnorm;
 pub mod conv;
 mod dropout;
 mod flatten;
@@ -11,9 +12,11 @@ mod linear;
 mod loss;
 mod module;
 mod perceptron;
+pub mod pool;
 mod sequential;
 
 pub use activation::{Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Step, Tanh, GELU};
+pub use batchnorm::{BatchNorm1d, BatchNorm2d};
 pub use conv::{Conv2d, Conv2dOptions, Size2};
 pub use dropout::Dropout;
 pub use flatten::Flatten;
@@ -24,4 +27,5 @@ pub use loss::{
 };
 pub use module::Module;
 pub use perceptron::Perceptron;
+pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 pub use sequential::Sequential;

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::config::{resolve_path, Config};
+use crate::data::image_folder::load_image_folders;
 use crate::data::{load_mnist, read_csv_with_features, synthetic, CsvOptions, Dataset};
 use crate::error::{Error, Result};
 use crate::models::{build_sequential, LayerInfo};
@@ -36,6 +37,13 @@ pub fn load_splits(cfg: &Config, config_dir: &Path) -> Result<Splits> {
             let o = cfg.synthetic_options().expect("options of a synthetic set");
             let data = synthetic::generate(name, &o)?;
             (data, None, synthetic::feature_names(name))
+        }
+        "image_folder" => {
+            let dir = resolve_path(d.path.as_deref().unwrap_or_default(), config_dir);
+            let test_dir = d.test_path.as_deref().map(|t| resolve_path(t, config_dir));
+            let opts = cfg.image_folder_options();
+            let (data, test) = load_image_folders(&dir, test_dir.as_deref(), &opts)?;
+            (data, test, Vec::new())
         }
         "csv" => {
             let path = resolve_path(d.path.as_deref().unwrap_or_default(), config_dir);
@@ -85,7 +93,9 @@ pub fn load_splits(cfg: &Config, config_dir: &Path) -> Result<Splits> {
             / (1.0
                 - if test.is_some()
                     && d.test_path.is_none()
-                    && (d.dataset == "csv" || synthetic::is_synthetic(&d.dataset))
+                    && (d.dataset == "csv"
+                        || d.dataset == "image_folder"
+                        || synthetic::is_synthetic(&d.dataset))
                 {
                     d.test_fraction
                 } else {

@@ -184,6 +184,11 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
             train_set.len()
         )));
     }
+    // [data.augment]: each training batch changed at random, seeded by (seed, epoch, batch).
+    let augmenter = match &cfg.data.augment {
+        Some(a) => Some(crate::data::Augmenter::new(a, &sample_shape, t.seed)?),
+        None => None,
+    };
     if !opts.quiet {
         println!(
             "training {} on {} samples ({} validation, {} test), {} parameters, {} batches of {} per epoch",
@@ -227,7 +232,10 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
                 bar.finish();
                 return Err(interrupted_error(&paths, &meta));
             }
-            let (x, y) = train_set.batch(&idx);
+            let (mut x, y) = train_set.batch(&idx);
+            if let Some(a) = &augmenter {
+                x = a.apply_batch(&x, epoch, bi);
+            }
             let out = built.net.forward(&x);
             let mut loss = batch_loss(task, &out, &y);
             let data_loss = loss.item();

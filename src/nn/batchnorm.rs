@@ -1,0 +1,372 @@
+//! Batch normalisation: each channel rescaled to mean 0, variance 1 over the
+//! batch, then scaled and shifted by learned γ (weight) and β (bias).
+//!
+//! ```text
+//! training:   μ = mean(x_c),  σ² = mean((x_c − μ)²)           (over batch and positions)
+//!             y = γ · (x − μ) / √(σ² + ε) + β
+//!             running_mean ← (1 − m)·running_mean + m·μ
+//!             running_var  ← (1 − m)·running_var  + m·σ²·n/(n − 1)   (unbiased)
+//! evaluation: y = γ · (x − running_mean) / √(running_var + ε) + β
+//! backward:   x̂ = (x − μ)/√(σ² + ε),  dβ = Σ dy,  dγ = Σ dy·x̂,
+//!             dx = γ/√(σ² + ε) · (dy − dβ/n − x̂·dγ/n)
+//! ```
+//!
+//! m is the momentum (0.1); with `momentum = None` the running statistics are
+//! the plain average over all batches so far (m = 1/num_batches_tracked), as in
+//! PyTorch. The buffers `running_mean`, `running_var` and `num_batches_tracked`
+//! are in the state_dict under PyTorch's names, so a model file loads into
+//! torch with `strict=True`.
+//!
+//! BatchNorm1d takes `[N, C]` or `[N, C, L]`, BatchNorm2d `[N, C, H, W]`.
+
+use rayon::prelude::*;
+
+use super::Module;
+use crate::tensor::Tensor;
+
+/// Shared implementation of BatchNorm1d and BatchNorm2d.
+struct BatchNorm {
+    weight: Option<Tensor>,
+    bias: Option<Tensor>,
+    running_mean: Tensor,
+    running_var: Tensor,
+    num_batches_tracked: Tensor,
+    num_features: usize,
+    eps: f32,
+    momentum: Option<f32>,
+    training: bool,
+}
+
+impl BatchNorm {
+    fn new(num_features: usize, eps: f32, momentum: Option<f32>, affine: bool) -> BatchNorm {
+        assert!(num_features > 0, "BatchNorm: num_features must be positive");
+        assert!(eps > 0.0, "BatchNorm: eps must be positive, got {eps}");
+        if let Some(m) = momentum {
+            assert!(
+                (0.0..=1.0).contains(&m),
+                "BatchNorm: momentum must be in [0, 1], got {m}"
+            );
+        }
+        BatchNorm {
+            weight: affine.then(|| Tensor::ones(&[num_features]).requires_grad_(true)),
+            bias: affine.then(|| Tensor::zeros(&[num_features]).requires_grad_(true)),
+            running_mean: Tensor::zeros(&[num_features]),
+            running_var: Tensor::ones(&[num_features]),
+            num_batches_tracked: Tensor::zeros(&[]),
+            num_features,
+            eps,
+            momentum,
+            training: true,
+        }
+    }
+
+    /// `x` as `[n, c, s]`: samples, channels, positions per channel.
+    fn dims(&self, op: &str, x: &Tensor, ranks: &[usize]) -> (usize, usize, usize) {
+        let s = x.shape();
+        assert!(
+            ranks.contains(&s.len()) && s[1] == self.num_features,
+            "{op}: expected input {} with {} channels, found {:?}",
+            if ranks == [4] {
+                "[N, C, H, W]".to_string()
+            } else {
+                "[N, C] or [N, C, L]".to_string()
+            },
+            self.num_features,
+            s
+        );
+        (s[0], s[1], s[2..].iter().product())
+    }
+
+    fn forward(&self, x: &Tensor, (n, c, s): (usize, usize, usize)) -> Tensor {
+        let count = n * s;
+        let xd = x.data();
+        let use_batch = self.training || count == 0;
+        let (mean, var) = if use_batch {
+            channel_stats(&xd, n, c, s)
+        } else {
+            (self.running_mean.to_vec(), self.running_var.to_vec())
+        };
+        if self.training && count > 0 {
+            self.update_running(&mean, &var, count);
+        }
+        let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
+        let gamma = self.weight.as_ref().map(|w| w.to_vec());
+        let beta = self.bias.as_ref().map(|b| b.to_vec());
+        // y = x·scale + shift per channel.
+        let scale: Vec<f32> = (0..c)
+            .map(|k| inv_std[k] * gamma.as_ref().map_or(1.0, |g| g[k]))
+            .collect();
+        let shift: Vec<f32> = (0..c)
+            .map(|k| beta.as_ref().map_or(0.0, |b| b[k]) - mean[k] * scale[k])
+            .collect();
+        let mut y = vec![0.0f32; xd.len()];
+        if s > 0 {
+            y.par_chunks_mut(s)
+                .zip(xd.par_chunks(s))
+                .enumerate()
+                .for_each(|(row, (yr, xr))| {
+                    let k = row % c;
+                    let (a, b) = (scale[k], shift[k]);
+                    yr.iter_mut().zip(xr).for_each(|(y, x)| *y = x * a + b);
+                });
+        }
+        drop(xd);
+        let xdt = x.detach();
+        let (rx, rw, rb) = (
+            x.requires_grad(),
+            self.weight.as_ref().is_some_and(|w| w.requires_grad()),
+            self.bias.as_ref().is_some_and(|b| b.requires_grad()),
+        );
+        let mut inputs = vec![x];
+        if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
+            inputs.push(w);
+            inputs.push(b);
+        }
+        let affine = self.weight.is_some();
+        Tensor::from_op(y, x.size(), "batch_norm", &inputs, move |gy| {
+            let gyd = gy.data();
+            let xd = xdt.data();
+            // Per channel: Σ dy and Σ dy·x̂.
+            let (sum_dy, sum_dy_xhat) = channel_grad_sums(&gyd, &xd, &mean, &inv_std, n, c, s);
+            let gx = rx.then(|| {
+                let mut gx = vec![0.0f32; xd.len()];
+                let m = count.max(1) as f32;
+                if s > 0 {
+                    gx.par_chunks_mut(s)
+                        .zip(gyd.par_chunks(s).zip(xd.par_chunks(s)))
+                        .enumerate()
+                        .for_each(|(row, (gr, (dyr, xr)))| {
+                            let k = row % c;
+                            let g = gamma.as_ref().map_or(1.0, |g| g[k]);
+                            if use_batch {
+                                let a = g * inv_std[k];
+                                let (mdb, mdg) = (sum_dy[k] / m, sum_dy_xhat[k] / m);
+                                for ((d, &dy), &x) in gr.iter_mut().zip(dyr).zip(xr) {
+                                    let xhat = (x - mean[k]) * inv_std[k];
+                                    *d = a * (dy - mdb - xhat * mdg);
+                                }
+                            } else {
+                                let a = g * inv_std[k];
+                                gr.iter_mut().zip(dyr).for_each(|(d, &dy)| *d = a * dy);
+                            }
+                        });
+                }
+                Tensor::from_vec(gx, xdt.shape())
+            });
+            let mut grads = vec![gx];
+            if affine {
+                grads.push(rw.then(|| Tensor::from_vec(sum_dy_xhat.clone(), &[c])));
+                grads.push(rb.then(|| Tensor::from_vec(sum_dy.clone(), &[c])));
+            }
+            grads
+        })
+    }
+
+    fn update_running(&self, mean: &[f32], var: &[f32], count: usize) {
+        let tracked = {
+            let mut t = self.num_batches_tracked.data_mut();
+            t[0] += 1.0;
+            t[0]
+        };
+        let m = self.momentum.unwrap_or(1.0 / tracked);
+        // With one value per channel the unbiased variance is undefined
+        // (PyTorch refuses such a batch); the running variance is left alone.
+        let unbias = if count > 1 {
+            Some(count as f32 / (count - 1) as f32)
+        } else {
+            None
+        };
+        let mut rm = self.running_mean.data_mut();
+        let mut rv = self.running_var.data_mut();
+        for k in 0..self.num_features {
+            rm[k] = (1.0 - m) * rm[k] + m * mean[k];
+            if let Some(u) = unbias {
+                rv[k] = (1.0 - m) * rv[k] + m * var[k] * u;
+            }
+        }
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut p = Vec::new();
+        if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
+            p.push(("weight".to_string(), w.clone()));
+            p.push(("bias".to_string(), b.clone()));
+        }
+        p
+    }
+
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        vec![
+            ("running_mean".to_string(), self.running_mean.clone()),
+            ("running_var".to_string(), self.running_var.clone()),
+            (
+                "num_batches_tracked".to_string(),
+                self.num_batches_tracked.clone(),
+            ),
+        ]
+    }
+
+    fn describe(&self, name: &str) -> String {
+        format!(
+            "{name}({}, eps={}, momentum={}, affine={}, track_running_stats=True)",
+            self.num_features,
+            py_float(self.eps),
+            self.momentum.map_or("None".to_string(), py_float),
+            if self.weight.is_some() {
+                "True"
+            } else {
+                "False"
+            }
+        )
+    }
+}
+
+/// Python's repr of a float: `1e-05`, `0.1`.
+fn py_float(v: f32) -> String {
+    if v != 0.0 && v.abs() < 1e-4 {
+        let s = format!("{v:e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let e: i32 = e.parse().unwrap_or(0);
+        format!("{m}e{}{:02}", if e < 0 { "-" } else { "+" }, e.abs())
+    } else {
+        format!("{v:?}")
+    }
+}
+
+/// Per-channel mean and biased variance of `x` as `[n, c, s]` (in f64).
+fn channel_stats(x: &[f32], n: usize, c: usize, s: usize) -> (Vec<f32>, Vec<f32>) {
+    let count = (n * s).max(1) as f64;
+    let stats: Vec<(f32, f32)> = (0..c)
+        .into_par_iter()
+        .map(|k| {
+            let mut sum = 0.0f64;
+            for i in 0..n {
+                sum += x[(i * c + k) * s..(i * c + k + 1) * s]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .sum::<f64>();
+            }
+            let mean = sum / count;
+            let mut sq = 0.0f64;
+            for i in 0..n {
+                sq += x[(i * c + k) * s..(i * c + k + 1) * s]
+                    .iter()
+                    .map(|&v| {
+                        let d = v as f64 - mean;
+                        d * d
+                    })
+                    .sum::<f64>();
+            }
+            (mean as f32, (sq / count) as f32)
+        })
+        .collect();
+    stats.into_iter().unzip()
+}
+
+/// Per channel: Σ dy and Σ dy·x̂ with x̂ = (x − mean)·inv_std.
+fn channel_grad_sums(
+    dy: &[f32],
+    x: &[f32],
+    mean: &[f32],
+    inv_std: &[f32],
+    n: usize,
+    c: usize,
+    s: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let sums: Vec<(f32, f32)> = (0..c)
+        .into_par_iter()
+        .map(|k| {
+            let (mut a, mut b) = (0.0f64, 0.0f64);
+            for i in 0..n {
+                let r = (i * c + k) * s..(i * c + k + 1) * s;
+                for (&d, &v) in dy[r.clone()].iter().zip(&x[r]) {
+                    a += d as f64;
+                    b += (d * (v - mean[k])) as f64;
+                }
+            }
+            (a as f32, (b * inv_std[k] as f64) as f32)
+        })
+        .collect();
+    sums.into_iter().unzip()
+}
+
+macro_rules! batch_norm_layer {
+    ($(#[$doc:meta])* $name:ident, $ranks:expr) => {
+        $(#[$doc])*
+        pub struct $name {
+            inner: BatchNorm,
+        }
+
+        impl $name {
+            /// eps 1e-5, momentum 0.1, learned γ and β (PyTorch's defaults).
+            pub fn new(num_features: usize) -> $name {
+                $name::with_options(num_features, 1e-5, Some(0.1), true)
+            }
+
+            /// `momentum = None` averages over all batches (PyTorch's cumulative mode);
+            /// `affine = false` leaves out γ and β.
+            pub fn with_options(
+                num_features: usize,
+                eps: f32,
+                momentum: Option<f32>,
+                affine: bool,
+            ) -> $name {
+                $name {
+                    inner: BatchNorm::new(num_features, eps, momentum, affine),
+                }
+            }
+
+            /// γ, `[num_features]` (None without affine).
+            pub fn weight(&self) -> Option<&Tensor> {
+                self.inner.weight.as_ref()
+            }
+            /// β, `[num_features]` (None without affine).
+            pub fn bias(&self) -> Option<&Tensor> {
+                self.inner.bias.as_ref()
+            }
+            pub fn running_mean(&self) -> &Tensor {
+                &self.inner.running_mean
+            }
+            pub fn running_var(&self) -> &Tensor {
+                &self.inner.running_var
+            }
+            /// How many training batches updated the running statistics (a 0-d tensor).
+            pub fn num_batches_tracked(&self) -> &Tensor {
+                &self.inner.num_batches_tracked
+            }
+            pub fn num_features(&self) -> usize {
+                self.inner.num_features
+            }
+        }
+
+        impl Module for $name {
+            fn forward(&self, x: &Tensor) -> Tensor {
+                let dims = self.inner.dims(stringify!($name), x, $ranks);
+                self.inner.forward(x, dims)
+            }
+            fn named_parameters(&self) -> Vec<(String, Tensor)> {
+                self.inner.named_parameters()
+            }
+            fn named_buffers(&self) -> Vec<(String, Tensor)> {
+                self.inner.named_buffers()
+            }
+            fn train(&mut self, mode: bool) {
+                self.inner.training = mode;
+            }
+            fn is_training(&self) -> bool {
+                self.inner.training
+            }
+            fn describe(&self) -> String {
+                self.inner.describe(stringify!($name))
+            }
+        }
+    };
+}
+
+batch_norm_layer!(
+    /// Batch norm over features `[N, C]` or sequences `[N, C, L]` (PyTorch's `nn.BatchNorm1d`).
+    BatchNorm1d, &[2, 3]);
+batch_norm_layer!(
+    /// Batch norm over images `[N, C, H, W]`, one mean and variance per channel
+    /// (PyTorch's `nn.BatchNorm2d`).
+    BatchNorm2d, &[4]);
