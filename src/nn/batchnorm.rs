@@ -19,9 +19,8 @@
 //!
 //! BatchNorm1d takes `[N, C]` or `[N, C, L]`, BatchNorm2d `[N, C, H, W]`.
 
-use rayon::prelude::*;
-
 use super::Module;
+use crate::kernels::batchnorm as bn;
 use crate::tensor::Tensor;
 
 /// Shared implementation of BatchNorm1d and BatchNorm2d.
@@ -79,38 +78,41 @@ impl BatchNorm {
 
     fn forward(&self, x: &Tensor, (n, c, s): (usize, usize, usize)) -> Tensor {
         let count = n * s;
-        let xd = x.data();
-        let use_batch = self.training || count == 0;
-        let (mean, var) = if use_batch {
-            channel_stats(&xd, n, c, s)
+        let len = x.numel();
+        let gamma = self
+            .weight
+            .as_ref()
+            .map_or_else(|| vec![1.0; c], |w| w.to_vec());
+        let beta = self
+            .bias
+            .as_ref()
+            .map_or_else(|| vec![0.0; c], |b| b.to_vec());
+        let mut y = vec![0.0f32; len];
+        let eps = self.eps;
+        // Batch statistics in training (and for an empty batch there is nothing to do).
+        let train = self.training && count > 0;
+        let (mean, invstd) = if train {
+            let mut mean = vec![0.0f32; c];
+            let mut invstd = vec![0.0f32; c];
+            bn::batch_norm_forward_train(
+                n,
+                c,
+                s,
+                &x.data(),
+                &gamma,
+                &beta,
+                eps,
+                &mut y,
+                &mut mean,
+                &mut invstd,
+            );
+            self.update_running(&mean, &invstd, count);
+            (mean, invstd)
         } else {
-            (self.running_mean.to_vec(), self.running_var.to_vec())
+            let (rm, rv) = (self.running_mean.to_vec(), self.running_var.to_vec());
+            bn::batch_norm_forward_eval(n, c, s, &x.data(), &rm, &rv, &gamma, &beta, eps, &mut y);
+            (rm, rv)
         };
-        if self.training && count > 0 {
-            self.update_running(&mean, &var, count);
-        }
-        let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
-        let gamma = self.weight.as_ref().map(|w| w.to_vec());
-        let beta = self.bias.as_ref().map(|b| b.to_vec());
-        // y = x·scale + shift per channel.
-        let scale: Vec<f32> = (0..c)
-            .map(|k| inv_std[k] * gamma.as_ref().map_or(1.0, |g| g[k]))
-            .collect();
-        let shift: Vec<f32> = (0..c)
-            .map(|k| beta.as_ref().map_or(0.0, |b| b[k]) - mean[k] * scale[k])
-            .collect();
-        let mut y = vec![0.0f32; xd.len()];
-        if s > 0 {
-            y.par_chunks_mut(s)
-                .zip(xd.par_chunks(s))
-                .enumerate()
-                .for_each(|(row, (yr, xr))| {
-                    let k = row % c;
-                    let (a, b) = (scale[k], shift[k]);
-                    yr.iter_mut().zip(xr).for_each(|(y, x)| *y = x * a + b);
-                });
-        }
-        drop(xd);
         let xdt = x.detach();
         let (rx, rw, rb) = (
             x.requires_grad(),
@@ -126,64 +128,68 @@ impl BatchNorm {
         Tensor::from_op(y, x.size(), "batch_norm", &inputs, move |gy| {
             let gyd = gy.data();
             let xd = xdt.data();
-            // Per channel: Σ dy and Σ dy·x̂.
-            let (sum_dy, sum_dy_xhat) = channel_grad_sums(&gyd, &xd, &mean, &inv_std, n, c, s);
-            let gx = rx.then(|| {
-                let mut gx = vec![0.0f32; xd.len()];
-                let m = count.max(1) as f32;
-                if s > 0 {
-                    gx.par_chunks_mut(s)
-                        .zip(gyd.par_chunks(s).zip(xd.par_chunks(s)))
-                        .enumerate()
-                        .for_each(|(row, (gr, (dyr, xr)))| {
-                            let k = row % c;
-                            let g = gamma.as_ref().map_or(1.0, |g| g[k]);
-                            if use_batch {
-                                let a = g * inv_std[k];
-                                let (mdb, mdg) = (sum_dy[k] / m, sum_dy_xhat[k] / m);
-                                for ((d, &dy), &x) in gr.iter_mut().zip(dyr).zip(xr) {
-                                    let xhat = (x - mean[k]) * inv_std[k];
-                                    *d = a * (dy - mdb - xhat * mdg);
-                                }
-                            } else {
-                                let a = g * inv_std[k];
-                                gr.iter_mut().zip(dyr).for_each(|(d, &dy)| *d = a * dy);
-                            }
-                        });
-                }
-                Tensor::from_vec(gx, xdt.shape())
-            });
-            let mut grads = vec![gx];
+            let mut gx = rx.then(|| vec![0.0f32; xd.len()]);
+            // dγ and dβ are also needed (and cheap) when only dx is asked for.
+            let mut gg = vec![0.0f32; c];
+            let mut gb = vec![0.0f32; c];
+            if train {
+                // (mean, invstd) are the batch statistics.
+                bn::batch_norm_backward(
+                    n,
+                    c,
+                    s,
+                    &xd,
+                    &mean,
+                    &invstd,
+                    &gamma,
+                    &gyd,
+                    gx.as_deref_mut(),
+                    Some(&mut gg),
+                    Some(&mut gb),
+                );
+            } else {
+                // (mean, invstd) hold the running mean and variance.
+                bn::batch_norm_backward_eval(
+                    n,
+                    c,
+                    s,
+                    &xd,
+                    &mean,
+                    &invstd,
+                    &gamma,
+                    eps,
+                    &gyd,
+                    gx.as_deref_mut(),
+                    Some(&mut gg),
+                    Some(&mut gb),
+                );
+            }
+            let mut grads = vec![gx.map(|v| Tensor::from_vec(v, xdt.shape()))];
             if affine {
-                grads.push(rw.then(|| Tensor::from_vec(sum_dy_xhat.clone(), &[c])));
-                grads.push(rb.then(|| Tensor::from_vec(sum_dy.clone(), &[c])));
+                grads.push(rw.then(|| Tensor::from_vec(gg, &[c])));
+                grads.push(rb.then(|| Tensor::from_vec(gb, &[c])));
             }
             grads
         })
     }
 
-    fn update_running(&self, mean: &[f32], var: &[f32], count: usize) {
+    fn update_running(&self, mean: &[f32], invstd: &[f32], count: usize) {
         let tracked = {
             let mut t = self.num_batches_tracked.data_mut();
             t[0] += 1.0;
             t[0]
         };
+        // momentum None: the running statistics are the average over all batches.
         let m = self.momentum.unwrap_or(1.0 / tracked);
-        // With one value per channel the unbiased variance is undefined
-        // (PyTorch refuses such a batch); the running variance is left alone.
-        let unbias = if count > 1 {
-            Some(count as f32 / (count - 1) as f32)
-        } else {
-            None
-        };
-        let mut rm = self.running_mean.data_mut();
-        let mut rv = self.running_var.data_mut();
-        for k in 0..self.num_features {
-            rm[k] = (1.0 - m) * rm[k] + m * mean[k];
-            if let Some(u) = unbias {
-                rv[k] = (1.0 - m) * rv[k] + m * var[k] * u;
-            }
-        }
+        bn::batch_norm_update_running_stats(
+            &mut self.running_mean.data_mut(),
+            &mut self.running_var.data_mut(),
+            mean,
+            invstd,
+            self.eps,
+            count,
+            m,
+        );
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
@@ -231,63 +237,6 @@ fn py_float(v: f32) -> String {
     } else {
         format!("{v:?}")
     }
-}
-
-/// Per-channel mean and biased variance of `x` as `[n, c, s]` (in f64).
-fn channel_stats(x: &[f32], n: usize, c: usize, s: usize) -> (Vec<f32>, Vec<f32>) {
-    let count = (n * s).max(1) as f64;
-    let stats: Vec<(f32, f32)> = (0..c)
-        .into_par_iter()
-        .map(|k| {
-            let mut sum = 0.0f64;
-            for i in 0..n {
-                sum += x[(i * c + k) * s..(i * c + k + 1) * s]
-                    .iter()
-                    .map(|&v| v as f64)
-                    .sum::<f64>();
-            }
-            let mean = sum / count;
-            let mut sq = 0.0f64;
-            for i in 0..n {
-                sq += x[(i * c + k) * s..(i * c + k + 1) * s]
-                    .iter()
-                    .map(|&v| {
-                        let d = v as f64 - mean;
-                        d * d
-                    })
-                    .sum::<f64>();
-            }
-            (mean as f32, (sq / count) as f32)
-        })
-        .collect();
-    stats.into_iter().unzip()
-}
-
-/// Per channel: Σ dy and Σ dy·x̂ with x̂ = (x − mean)·inv_std.
-fn channel_grad_sums(
-    dy: &[f32],
-    x: &[f32],
-    mean: &[f32],
-    inv_std: &[f32],
-    n: usize,
-    c: usize,
-    s: usize,
-) -> (Vec<f32>, Vec<f32>) {
-    let sums: Vec<(f32, f32)> = (0..c)
-        .into_par_iter()
-        .map(|k| {
-            let (mut a, mut b) = (0.0f64, 0.0f64);
-            for i in 0..n {
-                let r = (i * c + k) * s..(i * c + k + 1) * s;
-                for (&d, &v) in dy[r.clone()].iter().zip(&x[r]) {
-                    a += d as f64;
-                    b += (d * (v - mean[k])) as f64;
-                }
-            }
-            (a as f32, (b * inv_std[k] as f64) as f32)
-        })
-        .collect();
-    sums.into_iter().unzip()
 }
 
 macro_rules! batch_norm_layer {

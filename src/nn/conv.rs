@@ -43,7 +43,8 @@ impl From<[usize; 2]> for Size2 {
 }
 
 impl Size2 {
-    fn pair(self) -> (usize, usize) {
+    /// As a tuple `(height, width)`.
+    pub fn pair(self) -> (usize, usize) {
         (self.0, self.1)
     }
 

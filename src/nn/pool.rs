@@ -14,6 +14,7 @@
 
 use super::conv::Size2;
 use super::Module;
+use crate::kernels::pool as k;
 use crate::tensor::Tensor;
 
 fn nchw(op: &str, x: &Tensor) -> (usize, usize, usize, usize) {
@@ -47,27 +48,18 @@ fn out_dim(op: &str, size: usize, k: usize, s: usize, p: usize) -> usize {
     (size + 2 * p - k) / s + 1
 }
 
-/// The pooling geometry of input `[n, c, h, w]`.
+/// Input `[n, c, h, w]` and output `(oh, ow)` of a pooling window.
 fn geometry(
     op: &str,
     x: &Tensor,
     kernel: Size2,
     stride: Size2,
     padding: Size2,
-) -> k::Pool2dGeometry {
+) -> ((usize, usize, usize, usize), (usize, usize)) {
     let (n, c, h, w) = nchw(op, x);
     let oh = out_dim(op, h, kernel.0, stride.0, padding.0);
     let ow = out_dim(op, w, kernel.1, stride.1, padding.1);
-    k::Pool2dGeometry {
-        planes: n * c,
-        h,
-        w,
-        oh,
-        ow,
-        kernel: (kernel.0, kernel.1),
-        stride: (stride.0, stride.1),
-        padding: (padding.0, padding.1),
-    }
+    ((n, c, h, w), (oh, ow))
 }
 
 /// Functional max pooling (PyTorch's `F.max_pool2d`) over `[N, C, H, W]` or `[C, H, W]`.
@@ -81,15 +73,15 @@ pub fn max_pool2d(
     if let Some(y) = unbatched(x, |x| max_pool2d(x, kernel, stride, padding)) {
         return y;
     }
-    let g = geometry("max_pool2d", x, kernel, stride, padding);
-    let mut y = vec![0.0f32; g.output_len()];
-    let mut arg = vec![0u32; g.output_len()];
-    k::max_pool2d_forward(&g, &x.data(), &mut y, &mut arg);
-    let shape = vec![x.shape()[0], x.shape()[1], g.oh, g.ow];
+    let ((n, c, h, w), (oh, ow)) = geometry("max_pool2d", x, kernel, stride, padding);
+    let mut y = vec![0.0f32; n * c * oh * ow];
+    let mut arg = vec![0u32; y.len()];
+    let (kp, sp, pp) = (kernel.pair(), stride.pair(), padding.pair());
+    k::max_pool2d_forward(n, c, h, w, kp, sp, pp, &x.data(), &mut y, &mut arg);
     let in_shape = x.size();
-    Tensor::from_op(y, shape, "max_pool2d", &[x], move |gy| {
-        let mut gx = vec![0.0f32; g.input_len()];
-        k::max_pool2d_backward(&g, &gy.data(), &arg, &mut gx);
+    Tensor::from_op(y, vec![n, c, oh, ow], "max_pool2d", &[x], move |gy| {
+        let mut gx = vec![0.0f32; n * c * h * w];
+        k::max_pool2d_backward(&arg, &gy.data(), &mut gx);
         vec![Some(Tensor::from_vec(gx, &in_shape))]
     })
 }
@@ -105,14 +97,14 @@ pub fn avg_pool2d(
     if let Some(y) = unbatched(x, |x| avg_pool2d(x, kernel, stride, padding)) {
         return y;
     }
-    let g = geometry("avg_pool2d", x, kernel, stride, padding);
-    let mut y = vec![0.0f32; g.output_len()];
-    k::avg_pool2d_forward(&g, &x.data(), &mut y);
-    let shape = vec![x.shape()[0], x.shape()[1], g.oh, g.ow];
+    let ((n, c, h, w), (oh, ow)) = geometry("avg_pool2d", x, kernel, stride, padding);
+    let mut y = vec![0.0f32; n * c * oh * ow];
+    let (kp, sp, pp) = (kernel.pair(), stride.pair(), padding.pair());
+    k::avg_pool2d_forward(n, c, h, w, kp, sp, pp, &x.data(), &mut y);
     let in_shape = x.size();
-    Tensor::from_op(y, shape, "avg_pool2d", &[x], move |gy| {
-        let mut gx = vec![0.0f32; g.input_len()];
-        k::avg_pool2d_backward(&g, &gy.data(), &mut gx);
+    Tensor::from_op(y, vec![n, c, oh, ow], "avg_pool2d", &[x], move |gy| {
+        let mut gx = vec![0.0f32; n * c * h * w];
+        k::avg_pool2d_backward(n, c, h, w, kp, sp, pp, &gy.data(), &mut gx);
         vec![Some(Tensor::from_vec(gx, &in_shape))]
     })
 }
@@ -130,9 +122,8 @@ pub fn adaptive_avg_pool2d(x: &Tensor, output_size: impl Into<Size2>) -> Tensor 
         "adaptive_avg_pool2d: output size {o:?} and input {:?} must be non-empty",
         x.shape()
     );
-    let planes = n * c;
-    let mut y = vec![0.0f32; planes * o.0 * o.1];
-    k::adaptive_avg_pool2d_forward(planes, (h, w), (o.0, o.1), &x.data(), &mut y);
+    let mut y = vec![0.0f32; n * c * o.0 * o.1];
+    k::adaptive_avg_pool2d_forward(n, c, h, w, o.0, o.1, &x.data(), &mut y);
     let in_shape = x.size();
     Tensor::from_op(
         y,
@@ -140,8 +131,8 @@ pub fn adaptive_avg_pool2d(x: &Tensor, output_size: impl Into<Size2>) -> Tensor 
         "adaptive_avg_pool2d",
         &[x],
         move |gy| {
-            let mut gx = vec![0.0f32; planes * h * w];
-            k::adaptive_avg_pool2d_backward(planes, (h, w), (o.0, o.1), &gy.data(), &mut gx);
+            let mut gx = vec![0.0f32; n * c * h * w];
+            k::adaptive_avg_pool2d_backward(n, c, h, w, o.0, o.1, &gy.data(), &mut gx);
             vec![Some(Tensor::from_vec(gx, &in_shape))]
         },
     )
@@ -262,185 +253,5 @@ impl Module for AdaptiveAvgPool2d {
             "AdaptiveAvgPool2d(output_size=({}, {}))",
             self.output_size.0, self.output_size.1
         )
-    }
-}
-
-/// Pooling loops on plain slices (until `crate::kernels::pool` has them).
-mod k {
-    use rayon::prelude::*;
-
-    /// Shapes of a pooling over `planes` planes of `h × w`.
-    #[derive(Clone, Copy, Debug)]
-    pub struct Pool2dGeometry {
-        pub planes: usize,
-        pub h: usize,
-        pub w: usize,
-        pub oh: usize,
-        pub ow: usize,
-        pub kernel: (usize, usize),
-        pub stride: (usize, usize),
-        pub padding: (usize, usize),
-    }
-
-    impl Pool2dGeometry {
-        pub fn input_len(&self) -> usize {
-            self.planes * self.h * self.w
-        }
-        pub fn output_len(&self) -> usize {
-            self.planes * self.oh * self.ow
-        }
-        /// Rows (or columns) `[lo, hi)` of window `i` inside the input.
-        fn span(i: usize, s: usize, p: usize, k: usize, size: usize) -> (usize, usize) {
-            let start = (i * s) as isize - p as isize;
-            let lo = start.max(0) as usize;
-            let hi = ((start + k as isize).max(0) as usize).min(size);
-            (lo, hi.max(lo))
-        }
-    }
-
-    pub fn max_pool2d_forward(g: &Pool2dGeometry, x: &[f32], y: &mut [f32], arg: &mut [u32]) {
-        let (ip, op) = (g.h * g.w, g.oh * g.ow);
-        y.par_chunks_mut(op)
-            .zip(arg.par_chunks_mut(op))
-            .zip(x.par_chunks(ip))
-            .for_each(|((yp, ap), xp)| {
-                for i in 0..g.oh {
-                    let (r0, r1) =
-                        Pool2dGeometry::span(i, g.stride.0, g.padding.0, g.kernel.0, g.h);
-                    for j in 0..g.ow {
-                        let (c0, c1) =
-                            Pool2dGeometry::span(j, g.stride.1, g.padding.1, g.kernel.1, g.w);
-                        let mut best = f32::NEG_INFINITY;
-                        let mut at = r0 * g.w + c0;
-                        for r in r0..r1 {
-                            for c in c0..c1 {
-                                let v = xp[r * g.w + c];
-                                if v > best || v.is_nan() {
-                                    best = v;
-                                    at = r * g.w + c;
-                                    if v.is_nan() {
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                        yp[i * g.ow + j] = best;
-                        ap[i * g.ow + j] = at as u32;
-                    }
-                }
-            });
-    }
-
-    pub fn max_pool2d_backward(g: &Pool2dGeometry, gy: &[f32], arg: &[u32], gx: &mut [f32]) {
-        let (ip, op) = (g.h * g.w, g.oh * g.ow);
-        gx.par_chunks_mut(ip)
-            .zip(gy.par_chunks(op))
-            .zip(arg.par_chunks(op))
-            .for_each(|((gxp, gyp), ap)| {
-                gxp.fill(0.0);
-                for (&d, &a) in gyp.iter().zip(ap) {
-                    gxp[a as usize] += d;
-                }
-            });
-    }
-
-    pub fn avg_pool2d_forward(g: &Pool2dGeometry, x: &[f32], y: &mut [f32]) {
-        let (ip, op) = (g.h * g.w, g.oh * g.ow);
-        let inv = 1.0 / (g.kernel.0 * g.kernel.1) as f32;
-        y.par_chunks_mut(op)
-            .zip(x.par_chunks(ip))
-            .for_each(|(yp, xp)| {
-                for i in 0..g.oh {
-                    let (r0, r1) =
-                        Pool2dGeometry::span(i, g.stride.0, g.padding.0, g.kernel.0, g.h);
-                    for j in 0..g.ow {
-                        let (c0, c1) =
-                            Pool2dGeometry::span(j, g.stride.1, g.padding.1, g.kernel.1, g.w);
-                        let mut s = 0.0f32;
-                        for r in r0..r1 {
-                            s += xp[r * g.w + c0..r * g.w + c1].iter().sum::<f32>();
-                        }
-                        yp[i * g.ow + j] = s * inv;
-                    }
-                }
-            });
-    }
-
-    pub fn avg_pool2d_backward(g: &Pool2dGeometry, gy: &[f32], gx: &mut [f32]) {
-        let (ip, op) = (g.h * g.w, g.oh * g.ow);
-        let inv = 1.0 / (g.kernel.0 * g.kernel.1) as f32;
-        gx.par_chunks_mut(ip)
-            .zip(gy.par_chunks(op))
-            .for_each(|(gxp, gyp)| {
-                gxp.fill(0.0);
-                for i in 0..g.oh {
-                    let (r0, r1) =
-                        Pool2dGeometry::span(i, g.stride.0, g.padding.0, g.kernel.0, g.h);
-                    for j in 0..g.ow {
-                        let (c0, c1) =
-                            Pool2dGeometry::span(j, g.stride.1, g.padding.1, g.kernel.1, g.w);
-                        let d = gyp[i * g.ow + j] * inv;
-                        for r in r0..r1 {
-                            gxp[r * g.w + c0..r * g.w + c1]
-                                .iter_mut()
-                                .for_each(|v| *v += d);
-                        }
-                    }
-                }
-            });
-    }
-
-    fn adaptive_span(i: usize, out: usize, size: usize) -> (usize, usize) {
-        (i * size / out, ((i + 1) * size).div_ceil(out))
-    }
-
-    pub fn adaptive_avg_pool2d_forward(
-        planes: usize,
-        (h, w): (usize, usize),
-        (oh, ow): (usize, usize),
-        x: &[f32],
-        y: &mut [f32],
-    ) {
-        let _ = planes;
-        y.par_chunks_mut(oh * ow)
-            .zip(x.par_chunks(h * w))
-            .for_each(|(yp, xp)| {
-                for i in 0..oh {
-                    let (r0, r1) = adaptive_span(i, oh, h);
-                    for j in 0..ow {
-                        let (c0, c1) = adaptive_span(j, ow, w);
-                        let mut s = 0.0f32;
-                        for r in r0..r1 {
-                            s += xp[r * w + c0..r * w + c1].iter().sum::<f32>();
-                        }
-                        yp[i * ow + j] = s / ((r1 - r0) * (c1 - c0)) as f32;
-                    }
-                }
-            });
-    }
-
-    pub fn adaptive_avg_pool2d_backward(
-        planes: usize,
-        (h, w): (usize, usize),
-        (oh, ow): (usize, usize),
-        gy: &[f32],
-        gx: &mut [f32],
-    ) {
-        let _ = planes;
-        gx.par_chunks_mut(h * w)
-            .zip(gy.par_chunks(oh * ow))
-            .for_each(|(gxp, gyp)| {
-                gxp.fill(0.0);
-                for i in 0..oh {
-                    let (r0, r1) = adaptive_span(i, oh, h);
-                    for j in 0..ow {
-                        let (c0, c1) = adaptive_span(j, ow, w);
-                        let d = gyp[i * ow + j] / ((r1 - r0) * (c1 - c0)) as f32;
-                        for r in r0..r1 {
-                            gxp[r * w + c0..r * w + c1].iter_mut().for_each(|v| *v += d);
-                        }
-                    }
-                }
-            });
     }
 }
