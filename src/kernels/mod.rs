@@ -3,6 +3,7 @@
 //! Plain slices in, plain slices out: nothing here knows about `Tensor` or
 //! autograd. This is the seam where another backend (a GPU) would plug in.
 
+pub mod batchnorm;
 pub mod conv;
 mod elementwise;
 mod matmul;
