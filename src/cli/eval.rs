@@ -157,7 +157,7 @@ fn print_task_report(m: &Metrics, meta: &crate::train::RunMeta, split: Split) {
             let unit = if meta.target_mean.is_empty() {
                 ""
             } else {
-                " (of standardised targets)"
+                " of standardised targets"
             };
             println!("loss (MSE{unit}) {:.4}", m.loss);
             println!("MAE  {:.4}", m.mae.unwrap_or(f32::NAN));

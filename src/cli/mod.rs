@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod boundary;
+mod compare;
 mod eval;
 mod explain;
 mod predict;
@@ -34,6 +35,8 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Draw a model's decision regions over 2-D input (or a 1-D regression's fitted curve).
     Boundary(boundary::BoundaryArgs),
+    /// Plot several runs' training and validation curves on one chart.
+    Compare(compare::CompareArgs),
     /// Measure throughput (GEMM GFLOP/s, MLP training and inference samples/s).
     Bench(bench::BenchArgs),
 }
@@ -48,5 +51,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Explain(a) => explain::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Boundary(a) => boundary::run(a),
+        Command::Compare(a) => compare::run(a),
     }
 }

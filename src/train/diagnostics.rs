@@ -301,7 +301,8 @@ impl Diagnostics {
             .iter()
             .map(|l| l.0)
             .fold(f32::INFINITY, f32::min);
-        if !(best > 0.97 * first) || first <= 1e-6 {
+        let stuck = best > 0.97 * first;
+        if !stuck || first <= 1e-6 {
             return;
         }
         let last = self.losses[n - 1].0;

@@ -2,6 +2,7 @@
 //! stopping, checkpoints in a run directory, metrics, a plot, a progress bar.
 
 pub mod boundary;
+pub mod compare;
 pub mod diagnostics;
 mod evaluate;
 mod interrupt;

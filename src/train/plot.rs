@@ -102,9 +102,12 @@ pub fn plot_history(rows: &[EpochRow], title: &str, path: &Path) -> Result<()> {
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                     });
-                chart
-                    .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                    .map_err(perr)?;
+                // Markers only while they stay apart.
+                if pts.len() <= 60 {
+                    chart
+                        .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                        .map_err(perr)?;
+                }
             }
             chart
                 .configure_series_labels()
