@@ -644,3 +644,58 @@ fn boundary_of_a_model_whose_input_is_not_2d_is_a_clear_error() {
     let o = nerve(&["boundary", d.join("nothing").to_str().unwrap()]);
     assert_fails(&o, &["is not a run directory"]);
 }
+
+#[test]
+fn compare_draws_several_runs_and_names_a_missing_one() {
+    let d = scratch("compare");
+    let a = d.join("a");
+    let b = d.join("b");
+    fs::create_dir_all(&a).unwrap();
+    fs::create_dir_all(&b).unwrap();
+    train_text(&a, "sine", &SINE.replace("epochs = 80", "epochs = 5")).unwrap();
+    train_text(
+        &b,
+        "moons",
+        &MOONS_BINARY.replace("epochs = 40", "epochs = 5"),
+    )
+    .unwrap();
+    let png = d.join("c.png");
+    let runs = [a.join("run"), b.join("run")];
+    let o = nerve(&[
+        "compare",
+        runs[0].to_str().unwrap(),
+        runs[1].to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("(2 runs)"));
+    let img = image::open(&png).unwrap();
+    assert_eq!((img.width(), img.height()), (1100, 440));
+    let o = nerve(&[
+        "compare",
+        d.join("nope").to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert_fails(
+        &o,
+        &[
+            "cannot read",
+            "metrics.csv",
+            "a run directory written by `nerve train`",
+        ],
+    );
+}
+
+#[test]
+fn boundary_and_compare_have_help() {
+    for cmd in ["boundary", "compare"] {
+        let o = nerve(&[cmd, "--help"]);
+        assert!(o.status.success(), "{cmd} --help");
+        assert!(
+            stdout(&o).contains("Usage") && stdout(&o).contains("--out"),
+            "{cmd}"
+        );
+    }
+}

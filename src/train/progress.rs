@@ -28,12 +28,17 @@ impl EpochBar {
         EpochBar { bar }
     }
 
-    /// Updates the bar with the running loss, accuracy and throughput.
+    /// Updates the bar with the running loss, accuracy and throughput
+    /// (a NaN accuracy, as for a regression, is left out).
     pub fn update(&self, batches_done: usize, loss: f32, accuracy: f32, samples_per_s: f64) {
         self.bar.set_position(batches_done as u64);
+        let acc = if accuracy.is_nan() {
+            String::new()
+        } else {
+            format!("acc {:.2}% ", accuracy * 100.0)
+        };
         self.bar.set_message(format!(
-            "loss {loss:.4} acc {:.2}% {:.0} samples/s",
-            accuracy * 100.0,
+            "loss {loss:.4} {acc}{:.0} samples/s",
             samples_per_s
         ));
     }
