@@ -1,6 +1,7 @@
 //! The backward pass: reverse topological order, gradient accumulation.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::NoGradGuard;
 use crate::tensor::Tensor;
@@ -40,7 +41,7 @@ impl Tensor {
             match &t.inner.node {
                 None => {
                     if t.requires_grad() {
-                        t.accumulate_grad(&g);
+                        accumulate_leaf(t, g);
                     }
                 }
                 Some(node) => {
@@ -74,13 +75,46 @@ impl Tensor {
     }
 }
 
+/// Whether nothing but this handle can reach `t`'s values, so they may be
+/// reused or changed in place.
+fn is_unique(t: &Tensor) -> bool {
+    Arc::strong_count(&t.inner) == 1 && Arc::strong_count(&t.inner.data) == 1
+}
+
+/// Adds `g` to the leaf's `.grad()`. When the leaf has no gradient yet and `g`
+/// is a fresh buffer nobody else holds (the usual case: an op's backward just
+/// made it), `g`'s buffer becomes the gradient without a copy.
+fn accumulate_leaf(t: &Tensor, g: Tensor) {
+    if is_unique(&g) && g.shape() == t.shape() {
+        let mut slot = t.inner.grad.lock();
+        if slot.is_none() {
+            *slot = Some(Tensor::from_parts(
+                g.inner.data.clone(),
+                g.inner.shape.clone(),
+                None,
+            ));
+            return;
+        }
+    }
+    t.accumulate_grad(&g);
+}
+
 /// `a + b` for same-shape gradients, reusing `a`'s buffer when it is not shared.
 fn add_owned(a: Tensor, b: &Tensor) -> Tensor {
+    if is_unique(&a) && a.is_leaf() {
+        {
+            let mut d = a.data_mut();
+            let bd = b.data();
+            assert_eq!(d.len(), bd.len(), "gradient shape mismatch at accumulation");
+            crate::kernels::map_inplace_zip(&mut d, &bd, |x, y| x + y);
+        }
+        return a;
+    }
     let out = a.detach_copy();
     {
         let mut d = out.data_mut();
         let bd = b.data();
-        crate::kernels::zip_map_into(&d.clone(), &bd, &mut d, |x, y| x + y);
+        crate::kernels::map_inplace_zip(&mut d, &bd, |x, y| x + y);
     }
     out
 }
@@ -110,4 +144,46 @@ fn topo_order(root: &Tensor) -> Vec<Tensor> {
         }
     }
     order
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tensor::Tensor;
+
+    #[test]
+    fn a_tensor_used_twice_gets_both_gradients() {
+        // y = sum(x*x + x): dy/dx = 2x + 1; x*x also feeds x twice into one op.
+        let x = Tensor::from_vec(vec![1.0, -2.0, 3.0], &[3]).requires_grad_(true);
+        x.mul(&x).add(&x).sum().backward();
+        assert_eq!(x.grad().unwrap().to_vec(), vec![3.0, -3.0, 7.0]);
+    }
+
+    #[test]
+    fn gradients_accumulate_over_backward_calls_without_aliasing() {
+        let w = Tensor::from_vec(vec![1.0, 2.0], &[2]).requires_grad_(true);
+        let x = Tensor::from_vec(vec![3.0, 4.0], &[2]);
+        w.mul(&x).sum().backward();
+        let first = w.grad().unwrap();
+        assert_eq!(first.to_vec(), vec![3.0, 4.0]);
+        w.mul(&x).sum().backward();
+        assert_eq!(w.grad().unwrap().to_vec(), vec![6.0, 8.0]);
+        // The inputs were not touched by the in-place accumulation.
+        assert_eq!(x.to_vec(), vec![3.0, 4.0]);
+        assert_eq!(w.to_vec(), vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn a_gradient_the_caller_holds_is_not_changed() {
+        let x = Tensor::from_vec(vec![1.0, 2.0], &[2]).requires_grad_(true);
+        let g = Tensor::from_vec(vec![0.5, 0.25], &[2]);
+        // x used twice: the two gradients are summed, g must stay as it was.
+        x.add(&x).backward_with(&g);
+        assert_eq!(x.grad().unwrap().to_vec(), vec![1.0, 0.5]);
+        assert_eq!(g.to_vec(), vec![0.5, 0.25]);
+        // A leaf as the root: its grad is a copy, not the caller's tensor.
+        let y = Tensor::from_vec(vec![1.0, 1.0], &[2]).requires_grad_(true);
+        y.backward_with(&g);
+        y.grad().unwrap().data_mut()[0] = 9.0;
+        assert_eq!(g.to_vec(), vec![0.5, 0.25]);
+    }
 }

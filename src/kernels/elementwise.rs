@@ -72,3 +72,15 @@ pub fn zip3_map_into(
         }
     }
 }
+
+/// `x[i] = f(x[i], y[i])` in place.
+pub fn map_inplace_zip(x: &mut [f32], y: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+    assert_eq!(x.len(), y.len());
+    if x.len() >= PAR_THRESHOLD {
+        x.par_chunks_mut(CHUNK)
+            .zip(y.par_chunks(CHUNK))
+            .for_each(|(x, y)| x.iter_mut().zip(y).for_each(|(a, &b)| *a = f(*a, b)));
+    } else {
+        x.iter_mut().zip(y).for_each(|(a, &b)| *a = f(*a, b));
+    }
+}
