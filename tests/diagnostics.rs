@@ -369,3 +369,15 @@ fn resumed_run_does_not_call_a_converged_loss_stuck() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stdout(&o).contains("diagnostic"), "{}", stdout(&o));
 }
+
+/// The README's default run (examples/mnist-mlp.toml, 12 epochs of MNIST)
+/// trains without a single diagnostic. About 2 minutes on 2 cores, so not
+/// part of the default test run: `cargo test --release --test diagnostics -- --ignored`.
+#[test]
+#[ignore = "trains the full default MNIST run (about 2 minutes)"]
+fn default_mnist_run_is_silent() {
+    let d = scratch("mnist");
+    let r = common::train_config(&common::repo("examples/mnist-mlp.toml"), &d.join("run")).unwrap();
+    assert!(r.diagnostics.is_empty(), "{:#?}", r.diagnostics);
+    assert!(r.test.unwrap().accuracy >= 0.98);
+}
