@@ -1,13 +1,16 @@
 //! clap commands; each is a small file calling the library.
 
 pub mod bench;
+pub mod bench_cnn;
 mod boundary;
 mod compare;
 mod eval;
 mod explain;
 mod predict;
+mod show_data;
 mod summary;
 mod train;
+mod visualize;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +40,10 @@ pub enum Command {
     Boundary(boundary::BoundaryArgs),
     /// Plot several runs' training and validation curves on one chart.
     Compare(compare::CompareArgs),
+    /// Draw a grid of (augmented) training images with their labels.
+    ShowData(show_data::ShowDataArgs),
+    /// Draw a CNN's first-layer filters and the feature maps of each convolution for one image.
+    Visualize(visualize::VisualizeArgs),
     /// Measure throughput (GEMM GFLOP/s, MLP training and inference samples/s).
     Bench(bench::BenchArgs),
 }
@@ -50,6 +57,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Summary(a) => summary::run(a),
         Command::Explain(a) => explain::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::ShowData(a) => show_data::run(a),
+        Command::Visualize(a) => visualize::run(a),
         Command::Boundary(a) => boundary::run(a),
         Command::Compare(a) => compare::run(a),
     }

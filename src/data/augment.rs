@@ -14,9 +14,9 @@
 //! src = c + R(−θ) · (p − c − t) / s      (then mirrored if flipped)
 //! ```
 //!
-//! read with bilinear interpolation; pixels from outside the image are 0
-//! (black), as in torchvision's `RandomAffine`. Then Gaussian noise `N(0, σ²)`
-//! is added, then a random rectangle may be erased (torchvision's
+//! read from the nearest pixel (or with bilinear interpolation); pixels from
+//! outside the image are 0 (black), as in torchvision's `RandomAffine`; shifts
+//! are whole pixels. Then Gaussian noise `N(0, σ²)` is added, then a random rectangle may be erased (torchvision's
 //! `RandomErasing`: area a fraction of the image in `erase_area`, aspect ratio
 //! in [0.3, 3.3]).
 
@@ -56,6 +56,10 @@ pub struct AugmentConfig {
     /// The value erased pixels get (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub erase_value: Option<f32>,
+    /// How rotated and scaled images are resampled: "nearest" (the default, as
+    /// torchvision's RandomAffine; keeps pixels sharp) or "bilinear" (smoother).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpolation: Option<String>,
 }
 
 /// The keys `[data.augment]` accepts.
@@ -68,6 +72,7 @@ pub const AUGMENT_KEYS: &[&str] = &[
     "erase",
     "erase_area",
     "erase_value",
+    "interpolation",
 ];
 
 fn out_of_range(key: &str, expected: &str, found: impl std::fmt::Display) -> Error {
@@ -126,6 +131,13 @@ impl AugmentConfig {
                 return Err(out_of_range("erase_value", "a finite number", v));
             }
         }
+        if let Some(i) = &self.interpolation {
+            if i != "nearest" && i != "bilinear" {
+                return Err(Error::new(format!(
+                    "data.augment.interpolation must be \"nearest\" or \"bilinear\", found \"{i}\""
+                )));
+            }
+        }
         if (self.erase_area.is_some() || self.erase_value.is_some()) && self.erase.is_none() {
             return Err(Error::new(
                 "data.augment.erase_area and erase_value shape random erasing, which is off: \
@@ -169,6 +181,9 @@ impl AugmentConfig {
         }
         if let Some(v) = self.erase {
             parts.push(format!("erase p={v}"));
+        }
+        if let Some(v) = &self.interpolation {
+            parts.push(v.clone());
         }
         parts.join(", ")
     }
@@ -270,11 +285,13 @@ impl Augmenter {
         let [s_lo, s_hi] = cfg.scale.unwrap_or([1.0, 1.0]);
         let scale = g.uniform(s_lo, s_hi);
         let t = cfg.translate.unwrap_or(0.0);
-        let tx = t * w as f32 * g.uniform(-1.0, 1.0);
-        let ty = t * h as f32 * g.uniform(-1.0, 1.0);
+        // Whole pixels, as torchvision: a pure shift moves pixels without resampling them.
+        let tx = (t * w as f32 * g.uniform(-1.0, 1.0)).round();
+        let ty = (t * h as f32 * g.uniform(-1.0, 1.0)).round();
         let flip = g.uniform(0.0, 1.0) < cfg.hflip.unwrap_or(0.0);
         if cfg.geometric() {
-            affine(src, dst, h, w, angle, scale, (tx, ty), flip);
+            let bilinear = cfg.interpolation.as_deref() == Some("bilinear");
+            affine(src, dst, h, w, angle, scale, (tx, ty), flip, bilinear);
         } else if flip {
             for (drow, srow) in dst.chunks_exact_mut(w).zip(src.chunks_exact(w)) {
                 for (d, s) in drow.iter_mut().zip(srow.iter().rev()) {
@@ -317,7 +334,8 @@ impl Augmenter {
 /// The affine map about the image centre applied to every `h·w` plane of
 /// `src` into `dst`: rotation by `angle` degrees (counter-clockwise as seen on
 /// screen), zoom by `scale`, shift by `(tx, ty)` pixels (right, down), then a
-/// left-right mirror if `flip`. Bilinear interpolation; 0 outside the image.
+/// left-right mirror if `flip`. Bilinear interpolation if `bilinear`, else the
+/// nearest pixel; 0 outside the image.
 #[allow(clippy::too_many_arguments)]
 pub fn affine(
     src: &[f32],
@@ -328,6 +346,7 @@ pub fn affine(
     scale: f32,
     (tx, ty): (f32, f32),
     flip: bool,
+    bilinear: bool,
 ) {
     let plane = h * w;
     assert!(
@@ -350,15 +369,30 @@ pub fn affine(
                 // Inverse map: rotate back by the angle, undo the zoom.
                 let sx = cx + (cos * px - sin * py) * inv;
                 let sy = cy + (sin * px + cos * py) * inv;
-                dp[oy * w + ox] = bilinear(sp, h, w, sy, sx);
+                dp[oy * w + ox] = if bilinear {
+                    bilinear_at(sp, h, w, sy, sx)
+                } else {
+                    nearest_at(sp, h, w, sy, sx)
+                };
             }
         }
     }
 }
 
+/// The pixel of `plane[h, w]` nearest to (y, x); 0 outside.
+#[inline]
+fn nearest_at(plane: &[f32], h: usize, w: usize, y: f32, x: f32) -> f32 {
+    let (y, x) = (y.round(), x.round());
+    if y >= 0.0 && x >= 0.0 && y < h as f32 && x < w as f32 {
+        plane[y as usize * w + x as usize]
+    } else {
+        0.0
+    }
+}
+
 /// Bilinear read of `plane[h, w]` at (y, x); 0 outside.
 #[inline]
-fn bilinear(plane: &[f32], h: usize, w: usize, y: f32, x: f32) -> f32 {
+fn bilinear_at(plane: &[f32], h: usize, w: usize, y: f32, x: f32) -> f32 {
     if !(y > -1.0 && x > -1.0 && y < h as f32 && x < w as f32) {
         return 0.0;
     }
@@ -426,9 +460,9 @@ mod tests {
     #[test]
     fn bilinear_interpolates_and_pads_with_zero() {
         let p = [0.0, 1.0, 2.0, 3.0];
-        assert_eq!(bilinear(&p, 2, 2, 0.5, 0.5), 1.5);
-        assert_eq!(bilinear(&p, 2, 2, 0.0, 1.0), 1.0);
-        assert_eq!(bilinear(&p, 2, 2, 0.0, 1.5), 0.5);
-        assert_eq!(bilinear(&p, 2, 2, 5.0, 0.0), 0.0);
+        assert_eq!(bilinear_at(&p, 2, 2, 0.5, 0.5), 1.5);
+        assert_eq!(bilinear_at(&p, 2, 2, 0.0, 1.0), 1.0);
+        assert_eq!(bilinear_at(&p, 2, 2, 0.0, 1.5), 0.5);
+        assert_eq!(bilinear_at(&p, 2, 2, 5.0, 0.0), 0.0);
     }
 }

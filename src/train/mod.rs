@@ -7,6 +7,7 @@ pub mod diagnostics;
 mod evaluate;
 mod interrupt;
 mod plot;
+pub mod pictures;
 mod progress;
 mod run_dir;
 mod setup;
