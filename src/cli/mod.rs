@@ -1,7 +1,6 @@
 //! clap commands; each is a small file calling the library.
 
 pub mod bench;
-pub mod bench_cnn;
 mod boundary;
 mod compare;
 mod eval;

@@ -6,6 +6,7 @@
 //! rows for the human-readable table and a JSON object whose field names
 //! follow the matching peer script's.
 
+pub mod cnn;
 pub mod gemm;
 pub mod mlp;
 
@@ -17,11 +18,11 @@ use serde_json::{json, Map, Value};
 use crate::error::{Error, Result};
 
 /// Every workload, in the order `all` runs them.
-pub const WORKLOADS: &[Workload] = &[gemm::WORKLOAD, mlp::WORKLOAD];
+pub const WORKLOADS: &[Workload] = &[gemm::WORKLOAD, mlp::WORKLOAD, cnn::WORKLOAD];
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Which workload to run: gemm, mlp, or all.
+    /// Which workload to run: gemm, mlp, cnn, or all.
     #[arg(default_value = "all")]
     pub workload: String,
     /// Print one JSON line instead of the table.
