@@ -466,3 +466,48 @@ fn augmentation_touches_training_batches_only() {
         m.loss
     );
 }
+
+#[test]
+fn grayscale_image_folder_pictures_are_predicted_as_they_are() {
+    // Light and dark pictures: predict must not invert a light grayscale
+    // picture (that is only for models trained on MNIST's white-on-black digits).
+    let d = scratch("gray");
+    let data = d.join("tones");
+    let mut g = nerve::Generator::new(1);
+    for (class, lo, hi) in [("dark", 0.0f32, 0.3f32), ("light", 0.7, 1.0)] {
+        fs::create_dir_all(data.join(class)).unwrap();
+        for i in 0..12 {
+            let img = image::GrayImage::from_fn(12, 12, |_, _| {
+                image::Luma([(g.uniform(lo, hi) * 255.0) as u8])
+            });
+            img.save(data.join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let cfg = d.join("tones.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[data]\ndataset = \"image_folder\"\npath = {:?}\nimage_size = 12\ncolor = \"grayscale\"\nval_fraction = 0.0\n\
+             [model]\nlayers = [{{ type = \"conv2d\", out = 2, kernel = 3 }}, {{ type = \"adaptive_avg_pool2d\", output_size = 1 }}, {{ type = \"flatten\" }}, {{ type = \"linear\", out = 2 }}]\n\
+             [train]\nepochs = 30\nbatch_size = 8\nlr = 0.05\n",
+            s(&data)
+        ),
+    )
+    .unwrap();
+    let run = d.join("run");
+    assert_ok(&nerve(&["train", s(&cfg), "--out", s(&run), "--quiet"]));
+    let o = nerve(&[
+        "predict",
+        s(&run),
+        s(&data.join("light/0.png")),
+        s(&data.join("dark/0.png")),
+    ]);
+    assert_ok(&o);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].contains("0.png: light") && lines[1].contains("0.png: dark"),
+        "{out}"
+    );
+    assert!(!stderr(&o).contains("inverted"), "{}", stderr(&o));
+}

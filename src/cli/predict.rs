@@ -93,7 +93,8 @@ pub fn predict_file(run: &LoadedRun, file: &Path) -> Result<Vec<(String, Vec<f32
                 run.meta.feature_names.join(", ")
             )));
         }
-        let (x, note) = load_image(file, shape[0], shape[1], shape[2])?;
+        let invert = run.config.data.dataset != "image_folder";
+        let (x, note) = load_image(file, shape[0], shape[1], shape[2], invert)?;
         if let Some(n) = note {
             eprintln!("note: {}: {n}", file.display());
         }
@@ -111,13 +112,16 @@ pub fn predict_file(run: &LoadedRun, file: &Path) -> Result<Vec<(String, Vec<f32
     Ok(names.into_iter().zip(preds).collect())
 }
 
-/// Decodes an image to `channels x h x w` values in [0, 1]. A grayscale image
-/// with a light background is inverted to MNIST's white-on-black convention.
+/// Decodes an image to `channels x h x w` values in [0, 1]. With
+/// `invert_light`, a grayscale image with a light background is inverted to
+/// MNIST's white-on-black convention (not for a model trained on an image
+/// folder, which saw its pictures as they are).
 pub fn load_image(
     file: &Path,
     channels: usize,
     h: usize,
     w: usize,
+    invert_light: bool,
 ) -> Result<(Vec<f32>, Option<String>)> {
     let img = image::open(file)
         .map_err(|e| Error::new(format!("{}: cannot decode the image: {e}", file.display())))?;
@@ -128,7 +132,7 @@ pub fn load_image(
         let mut v: Vec<f32> = g.pixels().map(|p| p.0[0] as f32 / 255.0).collect();
         let border: Vec<f32> = (0..w).flat_map(|c| [v[c], v[(h - 1) * w + c]]).collect();
         let border_mean = border.iter().sum::<f32>() / border.len().max(1) as f32;
-        if border_mean > 0.5 {
+        if invert_light && border_mean > 0.5 {
             v.iter_mut().for_each(|p| *p = 1.0 - *p);
             note = Some(
                 "light background: inverted to white-on-black like the training digits".into(),

@@ -51,7 +51,8 @@ pub fn run(args: VisualizeArgs) -> Result<()> {
             args.run_dir.display()
         )));
     };
-    let (x, note) = super::predict::load_image(&args.input, c, h, w)?;
+    let invert = run.config.data.dataset != "image_folder";
+    let (x, note) = super::predict::load_image(&args.input, c, h, w, invert)?;
     if let Some(n) = note {
         eprintln!("note: {}: {n}", args.input.display());
     }
