@@ -194,7 +194,7 @@ fn cnn_on_mnist_classifies_the_shipped_digit_pngs() {
         .zip(0..10)
         .filter(|(l, i)| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["class"] == i.to_string()
+            v["class"].as_str() == Some(i.to_string().as_str())
         })
         .count();
     assert!(right >= 9, "{right}/10 digits right:\n{}", stdout(&o));
