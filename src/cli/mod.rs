@@ -49,6 +49,7 @@ pub enum Command {
 
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> Result<()> {
+    crate::kernels::memory::tune_allocator();
     match cli.command {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),

@@ -7,6 +7,7 @@ pub mod batchnorm;
 pub mod conv;
 mod elementwise;
 mod matmul;
+pub mod memory;
 pub mod pool;
 mod softmax;
 

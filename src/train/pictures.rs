@@ -147,8 +147,8 @@ pub fn draw_image_grid(
     let rows = images.len().div_ceil(cols);
     let (cell_w, cell_h) = ((w * s + 2).max(60) + 12, h * s + 2 + 30);
     let top = 40;
-    // About 9 pixels per character of the 18-pixel title.
-    let width = (cols * cell_w + 12).max(title.chars().count() * 9 + 20);
+    // About 8 pixels per character of the 18-pixel title.
+    let width = (cols * cell_w + 12).max(title.chars().count() * 8 + 20);
     let mut cv = Canvas::new(width, top + rows * cell_h + 8);
     cv.text(title, 10, 10, 18);
     for (k, (img, label)) in images.iter().enumerate() {
