@@ -906,3 +906,13 @@ fn config_sizes_accept_numbers_pairs_and_same() {
         assert!(e.message().contains(msg), "{layer}: {}", e.message());
     }
 }
+
+#[test]
+fn batchnorm_leaves_running_statistics_alone_for_a_single_value_per_channel() {
+    let bn = BatchNorm1d::new(3);
+    let y = bn.forward(&Tensor::from_vec(vec![1.0, 2.0, 3.0], &[1, 3]));
+    assert_eq!(y.to_vec(), vec![0.0; 3], "normalised by a zero variance: β");
+    assert_eq!(bn.running_mean().to_vec(), vec![0.0; 3]);
+    assert_eq!(bn.running_var().to_vec(), vec![1.0; 3]);
+    assert_eq!(bn.num_batches_tracked().item(), 0.0);
+}

@@ -106,7 +106,11 @@ impl BatchNorm {
                 &mut mean,
                 &mut invstd,
             );
-            self.update_running(&mean, &invstd, count);
+            // One value per channel has no variance to learn from (PyTorch refuses
+            // such a batch in training); the running statistics are left alone.
+            if count > 1 {
+                self.update_running(&mean, &invstd, count);
+            }
             (mean, invstd)
         } else {
             let (rm, rv) = (self.running_mean.to_vec(), self.running_var.to_vec());
