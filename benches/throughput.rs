@@ -11,6 +11,8 @@
 use nerve::cli::bench::{run_workloads, select, Options, Report};
 
 fn main() {
+    // As the `nerve` command line does before any command.
+    nerve::kernels::memory::tune_allocator();
     let mut names = Vec::new();
     let (mut json, mut quick, mut threads) = (false, false, None);
     let mut args = std::env::args().skip(1);
