@@ -17,7 +17,11 @@ fn main() -> nerve::Result<()> {
     manual_seed(0);
     let (train, test) = load_mnist(Path::new("data/mnist"))?;
 
-    let mut model = Sequential::new().add(Flatten::new()).add(Linear::new(784, 256)).add(ReLU).add(Linear::new(256, 10));
+    let mut model = Sequential::new()
+        .add(Flatten::new())
+        .add(Linear::new(784, 256))
+        .add(ReLU)
+        .add(Linear::new(256, 10));
     let mut opt = Adam::new(model.parameters(), 1e-3);
     let loader = DataLoader::new(train.len(), 128)?.shuffle(true).seed(0);
 
@@ -26,7 +30,9 @@ fn main() -> nerve::Result<()> {
         let mut total = 0.0;
         for idx in loader.epoch(epoch) {
             let (x, y) = train.batch(&idx);
-            let BatchTargets::Classes(y) = y else { unreachable!() };
+            let BatchTargets::Classes(y) = y else {
+                unreachable!()
+            };
             let loss = cross_entropy(&model.forward(&x), &y, Reduction::Mean);
             opt.zero_grad();
             loss.backward();
@@ -37,7 +43,9 @@ fn main() -> nerve::Result<()> {
         model.eval();
         let all: Vec<usize> = (0..test.len()).collect();
         let (x, y) = test.batch(&all);
-        let BatchTargets::Classes(y) = y else { unreachable!() };
+        let BatchTargets::Classes(y) = y else {
+            unreachable!()
+        };
         let predicted = no_grad(|| model.forward(&x)).argmax_rows();
         let correct = predicted.iter().zip(&y).filter(|(p, t)| p == t).count();
         println!(
@@ -46,7 +54,11 @@ fn main() -> nerve::Result<()> {
             100.0 * correct as f32 / test.len() as f32
         );
     }
-    nerve::io::save_safetensors(Path::new("mnist_mlp.safetensors"), &model.state_dict(), None)?;
+    nerve::io::save_safetensors(
+        Path::new("mnist_mlp.safetensors"),
+        &model.state_dict(),
+        None,
+    )?;
     println!("saved mnist_mlp.safetensors (loads into the same torch.nn.Sequential)");
     Ok(())
 }

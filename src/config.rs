@@ -720,7 +720,11 @@ impl Config {
         };
         crate::data::ImageFolderOptions {
             size,
-            channels: if d.color.as_deref() == Some("grayscale") { 1 } else { 3 },
+            channels: if d.color.as_deref() == Some("grayscale") {
+                1
+            } else {
+                3
+            },
             on_bad_image: d
                 .on_bad_image
                 .as_deref()

@@ -329,7 +329,7 @@ fn exploding_loss_stops_and_keeps_the_last_good_checkpoint() {
     let d = scratch("nan");
     let run = d.join("run");
     // Raw (unstandardised) features and plain SGD: a huge learning rate explodes.
-    let cfg = leaf_config(&d, "optimizer = \"sgd\"", None).replace("cfg.toml", "cfg.toml");
+    let cfg = leaf_config(&d, "optimizer = \"sgd\"", None);
     let text = fs::read_to_string(&cfg).unwrap().replace(
         "val_fraction = 0.2",
         "val_fraction = 0.2\nstandardize = false",
@@ -543,8 +543,14 @@ fn ctrl_c_keeps_the_previous_checkpoint() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nerve"))
-        .args(["train", cfg.to_str().unwrap(), "--out", run.to_str().unwrap(), "--no-progress"])
+    let child = Command::new(env!("CARGO_BIN_EXE_nerve"))
+        .args([
+            "train",
+            cfg.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--no-progress",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -555,14 +561,25 @@ fn ctrl_c_keeps_the_previous_checkpoint() {
         assert!(start.elapsed().as_secs() < 120, "no checkpoint after 120 s");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    assert_fails(&out, &["interrupted during epoch", "the last good checkpoint", "--resume"]);
+    assert_fails(
+        &out,
+        &[
+            "interrupted during epoch",
+            "the last good checkpoint",
+            "--resume",
+        ],
+    );
     // The checkpoint on disk is complete and usable.
     let o = nerve(&["eval", run.to_str().unwrap(), "--split", "val", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let meta: serde_json::Value = serde_json::from_str(&fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
     let done = meta["epochs_done"].as_u64().unwrap();
     assert!(done >= 1 && !meta["finished"].as_bool().unwrap());
     let rows = fs::read_to_string(run.join("metrics.csv")).unwrap();

@@ -11,7 +11,10 @@ use nerve::nn::Module;
 use nerve::train::build_model;
 
 fn expected(name: &str) -> BTreeMap<String, Vec<usize>> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/state_dict/state_dict.json")).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/state_dict/state_dict.json"),
+    )
+    .unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     serde_json::from_value(v[name].clone()).unwrap()
 }
@@ -19,22 +22,34 @@ fn expected(name: &str) -> BTreeMap<String, Vec<usize>> {
 fn ours(config: &str, input: &[usize], classes: usize) -> BTreeMap<String, Vec<usize>> {
     let cfg = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(config)).unwrap();
     let m = build_model(&cfg, input, classes).unwrap();
-    m.net.state_dict().into_iter().map(|(n, t)| (n, t.shape().to_vec())).collect()
+    m.net
+        .state_dict()
+        .into_iter()
+        .map(|(n, t)| (n, t.shape().to_vec()))
+        .collect()
 }
 
 #[test]
 fn mnist_mlp_names_match_torch() {
-    assert_eq!(ours("examples/mnist-mlp.toml", &[1, 28, 28], 10), expected("mnist-mlp"));
+    assert_eq!(
+        ours("examples/mnist-mlp.toml", &[1, 28, 28], 10),
+        expected("mnist-mlp")
+    );
 }
 
 #[test]
 fn leaf_flower_names_match_torch() {
-    assert_eq!(ours("examples/leaf-flower.toml", &[4], 2), expected("leaf-flower"));
+    assert_eq!(
+        ours("examples/leaf-flower.toml", &[4], 2),
+        expected("leaf-flower")
+    );
 }
 
 #[test]
 fn saved_file_round_trips_through_safetensors() {
-    let cfg = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/leaf-flower.toml")).unwrap();
+    let cfg =
+        Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/leaf-flower.toml"))
+            .unwrap();
     let m = build_model(&cfg, &[4], 2).unwrap();
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("leaf-state.safetensors");
     nerve::io::save_safetensors(&path, &m.net.state_dict(), None).unwrap();
