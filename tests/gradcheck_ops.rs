@@ -33,11 +33,7 @@ fn away_from_zero(shape: &[usize], seed: u64) -> Tensor {
     Tensor::from_vec(v, shape)
 }
 
-fn check(
-    name: &str,
-    f: impl Fn(&[Tensor]) -> Tensor,
-    inputs: &[Tensor],
-) {
+fn check(name: &str, f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor]) {
     let r = gradcheck(f, inputs, EPS);
     assert!(r.checked > 0, "{name}: nothing checked");
     assert!(
