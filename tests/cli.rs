@@ -2,56 +2,15 @@
 //! nothing is lost, runs are reproducible.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-fn nerve(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nerve"))
-        .args(args)
-        .output()
-        .expect("run nerve")
-}
+mod common;
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("cli")
-        .join(name);
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::{assert_fails, nerve, scratch, stderr, stdout};
 
 fn repo(p: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(p)
-        .display()
-        .to_string()
-}
-
-/// Asserts a failed run: exit code 1, every fragment in stderr, no panic.
-fn assert_fails(o: &Output, fragments: &[&str]) {
-    let err = stderr(o);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "expected exit code 1, stderr:\n{err}"
-    );
-    assert!(
-        !err.contains("panicked") && !err.contains("internal error"),
-        "a panic reached the user:\n{err}"
-    );
-    for f in fragments {
-        assert!(err.contains(f), "stderr lacks {f:?}:\n{err}");
-    }
+    common::repo(p).display().to_string()
 }
 
 /// The leaf/flower config with `train` lines replaced, written into `dir`.
