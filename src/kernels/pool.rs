@@ -267,13 +267,28 @@ pub fn max_pool2d_forward(
                 let (r0, r1) = (&x[i0..i0 + w], &x[i0 + w..i0 + 2 * w]);
                 for (ox, (y, a)) in orow.iter_mut().zip(arow.iter_mut()).enumerate() {
                     let j = 2 * ox;
-                    let mut best = (f32::NEG_INFINITY, i0 + j);
-                    best = max_step(best, r0[j], i0 + j);
-                    best = max_step(best, r0[j + 1], i0 + j + 1);
-                    best = max_step(best, r1[j], i0 + w + j);
-                    best = max_step(best, r1[j + 1], i0 + w + j + 1);
-                    *y = best.0;
-                    *a = (base + best.1) as u32;
+                    let (p, q, r, s) = (r0[j], r0[j + 1], r1[j], r1[j + 1]);
+                    if p.is_nan() | q.is_nan() | r.is_nan() | s.is_nan() {
+                        // Rare: the scan below lets a NaN win, as PyTorch does.
+                        let mut best = (f32::NEG_INFINITY, i0 + j);
+                        best = max_step(best, p, i0 + j);
+                        best = max_step(best, q, i0 + j + 1);
+                        best = max_step(best, r, i0 + w + j);
+                        best = max_step(best, s, i0 + w + j + 1);
+                        *y = best.0;
+                        *a = (base + best.1) as u32;
+                        continue;
+                    }
+                    // The max, then the first position holding it, as selects:
+                    // on real data these comparisons are unpredictable, and a
+                    // branch per comparison made this loop four times slower.
+                    let m = p.max(q).max(r.max(s));
+                    let mut k = i0 + w + j + 1;
+                    k = if r == m { i0 + w + j } else { k };
+                    k = if q == m { i0 + j + 1 } else { k };
+                    k = if p == m { i0 + j } else { k };
+                    *y = m;
+                    *a = (base + k) as u32;
                 }
             }
             return;
