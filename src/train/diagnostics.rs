@@ -10,7 +10,7 @@
 //! | dead ReLUs            | ≥ 50% of a ReLU layer's units output 0 for every one of up to 512 training samples (the share of every ReLU layer is reported) |
 //! | identical units       | ≥ 50% of a hidden layer's units have the same weights (symmetric initialisation) |
 //! | vanishing gradients   | a hidden layer's epoch-mean gradient norm below 1/1000 of the largest layer's |
-//! | exploding gradients   | a layer's gradient norm in a batch non-finite, or 100x its first batch's and above 10 |
+//! | exploding gradients   | a layer's gradient norm in a batch non-finite, or 100x its first batch's and above 100 while the loss is not below the first batch's |
 //!
 //! The gradient norm of a layer is ‖∂loss/∂θ‖₂ over all its parameters;
 //! metrics.csv keeps each layer's mean over the epoch's batches
@@ -92,6 +92,8 @@ pub struct Diagnostics {
     warm_start: bool,
     first_batch_loss: Option<f32>,
     min_batch_loss: f32,
+    /// The latest batch's data loss.
+    last_batch_loss: f32,
     epoch: usize,
     batch: usize,
     /// Layer index and its parameters, for per-layer gradient norms.
@@ -126,6 +128,7 @@ impl Diagnostics {
             warm_start,
             first_batch_loss: None,
             min_batch_loss: f32::INFINITY,
+            last_batch_loss: f32::NAN,
             epoch: 0,
             batch: 0,
             layers,
@@ -201,12 +204,16 @@ impl Diagnostics {
         }
         self.grad_batches += 1;
         let first = self.first_grad_norms.get_or_insert_with(|| norms.clone());
-        // Exploding: non-finite, or 100x the first batch's and above 10.
+        // Exploding: non-finite, or 100x the first batch's and above 100 while
+        // the loss is no lower than at the first batch. (A healthy run's
+        // norms also grow from a near-uniform start, but its loss falls.)
+        let first_loss = self.first_batch_loss.unwrap_or(f32::INFINITY);
+        let stuck = self.last_batch_loss.partial_cmp(&first_loss) != Some(std::cmp::Ordering::Less);
         let bad: Vec<String> = norms
             .iter()
             .zip(first.iter())
             .zip(&self.layers)
-            .filter(|((g, g0), _)| !g.is_finite() || (**g > 100.0 * **g0 && **g > 10.0))
+            .filter(|((g, g0), _)| !g.is_finite() || (stuck && **g > 100.0 * **g0 && **g > 100.0))
             .map(|((g, g0), (i, _))| format!("layer {i} {} (first batch: {})", sig(*g), sig(*g0)))
             .collect();
         if bad.is_empty() || self.has(Kind::ExplodingGradients) {
@@ -249,6 +256,7 @@ impl Diagnostics {
             );
         }
         let first = *self.first_batch_loss.get_or_insert(loss);
+        self.last_batch_loss = loss;
         let exploding =
             first > 0.0 && loss > 10.0 * first && loss > 10.0 * self.min_batch_loss && loss > 1e-3;
         self.min_batch_loss = self.min_batch_loss.min(loss);
