@@ -177,7 +177,10 @@ pub fn build_model_for(
     let init = Init::parse(&cfg.model.init)
         .ok_or_else(|| Error::new(format!("model.init: unknown \"{}\"", cfg.model.init)))?;
     let specs = &cfg.model.layers;
-    let (_, layers) = build_sequential(specs, sample_shape, init)?;
+    if specs.is_empty() {
+        // build_sequential's message says what to add.
+        build_sequential(specs, sample_shape, init)?;
+    }
     let last = specs.last().map(|s| s.kind.as_str()).unwrap_or("");
     check_output_layer(task, last, specs.len())?;
     let (trained_specs, output_activation, temperature) = match last {
@@ -196,9 +199,6 @@ pub fn build_model_for(
             "model.layers: a model needs at least one layer with weights before the softmax",
         ));
     }
-    // Build again for the trained part so the random initialisation is drawn
-    // exactly once per parameter in order (the first build was for shapes).
-    crate::tensor::manual_seed(cfg.train.seed);
     let (net, trained_infos) = build_sequential(trained_specs, sample_shape, init)?;
     let out = &trained_infos.last().expect("non-empty").output_shape;
     if out.len() != 1 || out[0] != num_outputs {
@@ -222,6 +222,20 @@ pub fn build_model_for(
         return Err(Error::new(
             "model.layers: the model has no trainable parameters; add a linear layer",
         ));
+    }
+    // The summary lists the output activation too (it has no weights).
+    let mut layers = trained_infos;
+    if trained_specs.len() < specs.len() {
+        let last_out = layers.last().expect("non-empty").output_shape.clone();
+        let tail = &specs[trained_specs.len()..];
+        let (_, mut act) = build_sequential(tail, &last_out, init).map_err(|e| {
+            // Rebuild the whole list so the error names the layer's real index.
+            build_sequential(specs, sample_shape, init)
+                .err()
+                .unwrap_or(e)
+        })?;
+        act[0].index = trained_specs.len();
+        layers.extend(act);
     }
     Ok(BuiltModel {
         net,
