@@ -216,6 +216,16 @@ fn shape_ops() {
         std::slice::from_ref(&x),
     );
     check("narrow", |t| t[0].narrow(1, 1, 2), std::slice::from_ref(&x));
+    // Along the first dimension narrow is a view; a view of a view, then an op.
+    check(
+        "narrow view",
+        |t| {
+            t[0].narrow(0, 1, 2)
+                .narrow(0, 1, 1)
+                .mul(&t[0].narrow(0, 0, 1))
+        },
+        &[rnd(&[3, 2, 4], 64)],
+    );
     check(
         "cat",
         |t| Tensor::cat(&[t[0].clone(), t[1].clone()], 1),

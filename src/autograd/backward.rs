@@ -78,7 +78,7 @@ impl Tensor {
 /// Whether nothing but this handle can reach `t`'s values, so they may be
 /// reused or changed in place.
 fn is_unique(t: &Tensor) -> bool {
-    Arc::strong_count(&t.inner) == 1 && Arc::strong_count(&t.inner.data) == 1
+    Arc::strong_count(&t.inner) == 1 && Arc::strong_count(&t.inner.data) == 1 && t.owns_storage()
 }
 
 /// Adds `g` to the leaf's `.grad()`. When the leaf has no gradient yet and `g`

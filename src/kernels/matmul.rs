@@ -34,6 +34,15 @@ const PAR_WORK: usize = 48 * 48 * 48;
 const SPLIT_N_MAX_M: usize = 256;
 const SPLIT_N_MIN_WORK: usize = 1 << 20;
 
+/// A row block of a row-split product has at least this many rows, and at
+/// least as many as `b` has columns, so that packing `b` once per block costs
+/// little next to the block's own work.
+const SPLIT_M_MIN_ROWS: usize = 128;
+
+/// Row blocks per thread in a row split: more blocks than threads let a thread
+/// that runs slow (a busy core) take fewer of them.
+const SPLIT_M_BLOCKS_PER_THREAD: usize = 8;
+
 /// `c = a·b` (or `c += a·b` when `accumulate`), where `a` is logically `[m, k]`,
 /// `b` is `[k, n]` and `c` is `[m, n]` row-major.
 #[allow(clippy::too_many_arguments)]
@@ -75,76 +84,100 @@ pub fn matmul(
         }
         return;
     }
-    let (a_rs, a_cs) = a_layout.strides(m, k);
-    let (b_rs, b_cs) = b_layout.strides(k, n);
+    let p = Product {
+        k,
+        n,
+        a: a.as_ptr(),
+        a_strides: a_layout.strides(m, k),
+        b: b.as_ptr(),
+        b_strides: b_layout.strides(k, n),
+        c: c.as_mut_ptr(),
+        accumulate,
+    };
     let threads = rayon::current_num_threads();
-    let parallel = m * n * k >= PAR_WORK && threads > 1;
-    if parallel && m * n * k >= SPLIT_N_MIN_WORK && m <= SPLIT_N_MAX_M && n >= 32 * threads {
+    let work = m * n * k;
+    if work < PAR_WORK || threads == 1 {
+        // SAFETY: the asserts above: every index of the m x n block lies in
+        // the slices, and `c` does not alias `a` or `b` (it is borrowed mutably).
+        unsafe { p.block(0, m, 0, n, Parallelism::None) };
+        return;
+    }
+    if work >= SPLIT_N_MIN_WORK && m <= SPLIT_N_MAX_M && n >= 32 * threads {
         // Few rows (a Linear layer's forward x·Wᵀ and its weight gradient
         // dyᵀ·x at batch 64..256): gemm's own threading packs the whole left
         // operand on one thread first, which costs more than the second thread
         // saves. Giving each thread its own block of output columns packs in
         // parallel: 64x784x128 with Wᵀ 146 -> 83 us, 128x64x784 94 -> 78 us
-        // (2 threads; gemm's threading is as good from 512 rows on).
+        // (2 threads).
         let cols = n.div_ceil(threads).next_multiple_of(16);
-        let (a_ptr, b_ptr, c_ptr) = (
-            a.as_ptr() as usize,
-            b.as_ptr() as usize,
-            c.as_mut_ptr() as usize,
-        );
         (0..n.div_ceil(cols)).into_par_iter().for_each(|t| {
             let j0 = t * cols;
-            let nn = cols.min(n - j0);
-            // SAFETY: as below; each task writes only columns j0..j0+nn of `c`
-            // (disjoint between tasks) and reads columns j0..j0+nn of `b`.
-            unsafe {
-                gemm(
-                    m,
-                    nn,
-                    k,
-                    (c_ptr as *mut f32).add(j0),
-                    1,
-                    n as isize,
-                    accumulate,
-                    a_ptr as *const f32,
-                    a_cs,
-                    a_rs,
-                    (b_ptr as *const f32).offset(j0 as isize * b_cs),
-                    b_cs,
-                    b_rs,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
-                );
-            }
+            // SAFETY: as above; blocks write disjoint columns of `c`.
+            unsafe { p.block(0, m, j0, cols.min(n - j0), Parallelism::None) };
         });
         return;
     }
-    let par = if parallel {
-        Parallelism::Rayon(threads)
-    } else {
-        Parallelism::None
-    };
-    // SAFETY: the asserts above guarantee that every index gemm touches
-    // (row < m, col < n, depth < k with the strides computed from those sizes)
-    // lies inside the three slices, and `c` does not alias `a` or `b` because
-    // it is borrowed mutably.
-    unsafe {
+    let rows = m
+        .div_ceil(SPLIT_M_BLOCKS_PER_THREAD * threads)
+        .max(SPLIT_M_MIN_ROWS)
+        .max(n)
+        .next_multiple_of(16);
+    if m > SPLIT_N_MAX_M && m >= 2 * threads * rows {
+        // Many rows, a small right operand (784->128 or 128->10 over 10,000
+        // rows): blocks of rows, several per thread, taken by whichever thread
+        // is free. gemm's own split is static, so one slowed core held up the
+        // whole product: 10000x784x128 median 17.4-18.3 -> 14.3-14.7 ms, and
+        // 10000x128x10, which gemm ran on one thread, 800 -> 460 us (2 threads).
+        (0..m.div_ceil(rows)).into_par_iter().for_each(|t| {
+            let i0 = t * rows;
+            // SAFETY: as above; blocks write disjoint rows of `c`.
+            unsafe { p.block(i0, rows.min(m - i0), 0, n, Parallelism::None) };
+        });
+        return;
+    }
+    // SAFETY: as above.
+    unsafe { p.block(0, m, 0, n, Parallelism::Rayon(threads)) };
+}
+
+/// One product's operands as raw parts, so that blocks of it can run on
+/// several threads.
+struct Product {
+    k: usize,
+    n: usize,
+    a: *const f32,
+    a_strides: (isize, isize),
+    b: *const f32,
+    b_strides: (isize, isize),
+    c: *mut f32,
+    accumulate: bool,
+}
+
+// SAFETY: the pointers come from slices borrowed for the whole `matmul` call,
+// which returns only after every block has finished; blocks that run at the
+// same time write disjoint parts of `c`.
+unsafe impl Sync for Product {}
+
+impl Product {
+    /// `c[i0..i0+rows, j0..j0+cols] (+)= a[i0..i0+rows, :]·b[:, j0..j0+cols]`.
+    ///
+    /// # Safety
+    /// The block must lie inside the `[m, n]` product the operands were
+    /// checked for, and no other thread may write the same part of `c`.
+    unsafe fn block(&self, i0: usize, rows: usize, j0: usize, cols: usize, par: Parallelism) {
+        let (a_rs, a_cs) = self.a_strides;
+        let (b_rs, b_cs) = self.b_strides;
         gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
+            rows,
+            cols,
+            self.k,
+            self.c.add(i0 * self.n + j0),
             1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
+            self.n as isize,
+            self.accumulate,
+            self.a.offset(i0 as isize * a_rs),
             a_cs,
             a_rs,
-            b.as_ptr(),
+            self.b.offset(j0 as isize * b_cs),
             b_cs,
             b_rs,
             1.0,
@@ -183,8 +216,11 @@ mod tests {
 
     #[test]
     fn all_layouts_match_naive_product() {
-        // The last two take the column-split path on 2+ threads.
+        // (256, 100, 131) and (37, 64, 500) take the column split on 2+
+        // threads, (3000, 400, 10) and (2000, 300, 128) the row split.
         for &(m, k, n) in &[
+            (3000, 400, 10),
+            (2000, 300, 128),
             (3, 4, 5),
             (64, 784, 128),
             (1, 7, 1),

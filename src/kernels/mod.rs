@@ -12,7 +12,7 @@ pub mod pool;
 mod softmax;
 
 pub use elementwise::{
-    map_inplace, map_inplace_zip, map_into, zip3_map_into, zip_map_into, PAR_THRESHOLD,
+    map_collect, map_inplace, map_inplace_zip, map_into, zip3_map_into, zip_map_into, PAR_THRESHOLD,
 };
 pub use matmul::{matmul, MatLayout};
 pub use softmax::{log_softmax_rows, softmax_rows};

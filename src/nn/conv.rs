@@ -177,13 +177,7 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, opts: &Conv2dO
     let mut y = vec![0.0f32; g.output_len()];
     {
         let bd = bias.map(|b| b.data());
-        conv2d_forward(
-            &g,
-            &x.data(),
-            &weight.data(),
-            bd.as_deref().map(|v| &v[..]),
-            &mut y,
-        );
+        conv2d_forward(&g, &x.data(), &weight.data(), bd.as_deref(), &mut y);
     }
     let (xd, wd) = (x.detach(), weight.detach());
     let (rx, rw) = (x.requires_grad(), weight.requires_grad());

@@ -24,22 +24,14 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
         in_f
     );
     let m = x.numel() / in_f.max(1);
-    let mut y = vec![0.0f32; m * out_f];
-    if let Some(b) = bias {
-        let bd = b.data();
-        y.chunks_mut(out_f.max(1))
-            .for_each(|r| r.copy_from_slice(&bd));
-    }
-    matmul(
+    let y = linear_values(
+        &x.data(),
         m,
         in_f,
         out_f,
-        &x.data(),
-        MatLayout::Normal,
         &weight.data(),
         MatLayout::Transposed,
-        &mut y,
-        bias.is_some(),
+        bias.map(|b| b.data()).as_deref(),
     );
     let mut out_shape = xs[..xs.len() - 1].to_vec();
     out_shape.push(out_f);
@@ -95,6 +87,76 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
         }
         grads
     })
+}
+
+/// `x·Wᵀ + b` for a layer whose weight is given already transposed (`wt`:
+/// `[in, out]` row-major), recording nothing: the inference path of
+/// [`Linear`](super::Linear), which keeps `Wᵀ` between calls because `gemm`
+/// reads a row-major right operand faster than a transposed one.
+pub(crate) fn linear_pretransposed(
+    x: &Tensor,
+    wt: &[f32],
+    out_f: usize,
+    bias: Option<&Tensor>,
+) -> Tensor {
+    let xs = x.shape();
+    let in_f = wt.len() / out_f.max(1);
+    assert!(
+        !xs.is_empty() && xs[xs.len() - 1] == in_f,
+        "linear: input {:?} x weight [{}, {}]: the input's last dimension must be {}",
+        xs,
+        out_f,
+        in_f,
+        in_f
+    );
+    let m = x.numel() / in_f.max(1);
+    let y = linear_values(
+        &x.data(),
+        m,
+        in_f,
+        out_f,
+        wt,
+        MatLayout::Normal,
+        bias.map(|b| b.data()).as_deref(),
+    );
+    let mut out_shape = xs[..xs.len() - 1].to_vec();
+    out_shape.push(out_f);
+    Tensor::from_vec(y, &out_shape)
+}
+
+/// The values of `x·Wᵀ + b` for `m` rows: `w` is the weight `[out, in]` read
+/// with `w_layout` as the `[in, out]` right operand.
+fn linear_values(
+    x: &[f32],
+    m: usize,
+    in_f: usize,
+    out_f: usize,
+    w: &[f32],
+    w_layout: MatLayout,
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    // Start from the bias in every row (the product is then added to it), or
+    // from zeros; a bias fill writes each value once, without zeroing first.
+    let mut y = match bias {
+        Some(b) => {
+            let mut y = Vec::with_capacity(m * out_f);
+            (0..m).for_each(|_| y.extend_from_slice(b));
+            y
+        }
+        None => vec![0.0f32; m * out_f],
+    };
+    matmul(
+        m,
+        in_f,
+        out_f,
+        x,
+        MatLayout::Normal,
+        w,
+        w_layout,
+        &mut y,
+        bias.is_some(),
+    );
+    y
 }
 
 /// Inverted dropout: in training, zeroes each element with probability `p` and

@@ -4,14 +4,10 @@
 //! is summed back to its shape). Unary: neg, exp, log, sqrt, powf, abs, clamp,
 //! and the activation functions relu, leaky_relu, sigmoid, tanh, gelu, step.
 
-use std::sync::Arc;
-
-use parking_lot::RwLock;
-
 use super::shape::{broadcast_offsets, broadcast_shapes, broadcast_strides, numel};
 use super::Tensor;
 use crate::autograd::Node;
-use crate::kernels::{map_into, zip3_map_into, zip_map_into};
+use crate::kernels::{map_collect, map_into, zip3_map_into, zip_map_into};
 
 /// Applies `f` to `a` and `b` broadcast together; returns the values and shape.
 fn broadcast_zip(
@@ -122,9 +118,8 @@ impl Tensor {
         f: impl Fn(f32) -> f32 + Sync,
         df: impl Fn(f32, f32) -> f32 + Send + Sync + 'static,
     ) -> Tensor {
-        let mut out = vec![0.0f32; self.numel()];
-        map_into(&self.data(), &mut out, f);
-        let data = Arc::new(RwLock::new(out));
+        let out = map_collect(&self.data(), f);
+        let data = super::Storage::new(out);
         let shape = self.size();
         let x = self.detach();
         let y = Tensor::from_parts(data.clone(), shape.clone(), None);

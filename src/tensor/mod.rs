@@ -22,16 +22,38 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{
+    MappedRwLockReadGuard, MappedRwLockWriteGuard, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 
 use crate::autograd::Node;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// The values behind one or more tensors (views and detached handles share it).
+pub(crate) struct Storage {
+    values: RwLock<Vec<f32>>,
+    /// Counts write accesses, so a copy derived from the values (a layer's
+    /// transposed weight) can tell whether it is still current.
+    version: AtomicU64,
+}
+
+impl Storage {
+    pub(crate) fn new(values: Vec<f32>) -> Arc<Storage> {
+        Arc::new(Storage {
+            values: RwLock::new(values),
+            version: AtomicU64::new(0),
+        })
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) id: u64,
     pub(crate) shape: Vec<usize>,
-    pub(crate) data: Arc<RwLock<Vec<f32>>>,
+    /// The storage, possibly shared with other tensors (views, detached copies).
+    pub(crate) data: Arc<Storage>,
+    /// Where this tensor's values start in `data`; they run for `numel` values.
+    pub(crate) offset: usize,
     pub(crate) requires_grad: AtomicBool,
     pub(crate) grad: Mutex<Option<Tensor>>,
     pub(crate) node: Option<Node>,
@@ -56,20 +78,28 @@ impl Tensor {
             shape,
             numel(shape)
         );
-        Tensor::from_parts(Arc::new(RwLock::new(data)), shape.to_vec(), None)
+        Tensor::from_parts(Storage::new(data), shape.to_vec(), None)
     }
 
-    pub(crate) fn from_parts(
-        data: Arc<RwLock<Vec<f32>>>,
+    pub(crate) fn from_parts(data: Arc<Storage>, shape: Vec<usize>, node: Option<Node>) -> Tensor {
+        Tensor::from_storage(data, 0, shape, node)
+    }
+
+    /// A tensor over `numel(shape)` values of `data` starting at `offset`.
+    pub(crate) fn from_storage(
+        data: Arc<Storage>,
+        offset: usize,
         shape: Vec<usize>,
         node: Option<Node>,
     ) -> Tensor {
+        debug_assert!(offset + numel(&shape) <= data.values.read().len());
         let requires_grad = node.is_some();
         Tensor {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 shape,
                 data,
+                offset,
                 requires_grad: AtomicBool::new(requires_grad),
                 grad: Mutex::new(None),
                 node,
@@ -88,7 +118,7 @@ impl Tensor {
     ) -> Tensor {
         debug_assert_eq!(data.len(), numel(&shape));
         let node = Node::record(name, inputs, backward);
-        Tensor::from_parts(Arc::new(RwLock::new(data)), shape, node)
+        Tensor::from_parts(Storage::new(data), shape, node)
     }
 
     /// A 0-dimensional tensor holding one value.
@@ -127,19 +157,60 @@ impl Tensor {
     }
 
     /// Read access to the values, row-major.
-    pub fn data(&self) -> RwLockReadGuard<'_, Vec<f32>> {
-        self.inner.data.read()
+    pub fn data(&self) -> MappedRwLockReadGuard<'_, [f32]> {
+        let range = self.storage_range();
+        RwLockReadGuard::map(self.inner.data.values.read(), |v| &v[range])
     }
 
     /// Write access to the values, row-major. Used by optimizers to update
-    /// parameters in place; it bypasses autograd.
-    pub fn data_mut(&self) -> RwLockWriteGuard<'_, Vec<f32>> {
-        self.inner.data.write()
+    /// parameters in place; it bypasses autograd. A view (see
+    /// [`Tensor::narrow`]) writes into the storage it shares.
+    pub fn data_mut(&self) -> MappedRwLockWriteGuard<'_, [f32]> {
+        let range = self.storage_range();
+        let guard = self.inner.data.values.write();
+        // Bumped while the write lock is held, so a reader that holds the read
+        // lock sees a version that matches the values it reads.
+        self.inner.data.version.fetch_add(1, Ordering::Release);
+        RwLockWriteGuard::map(guard, |v| &mut v[range])
+    }
+
+    /// Calls `f` with the values and the storage's write count at the time
+    /// they were read (see [`Tensor::same_values_as`]).
+    pub(crate) fn with_data_version<R>(&self, f: impl FnOnce(&[f32], u64) -> R) -> R {
+        let guard = self.data();
+        f(&guard, self.inner.data.version.load(Ordering::Acquire))
+    }
+
+    /// Whether this tensor still shows the values that `other` showed at
+    /// storage write count `version`: same storage, offset and shape, and no
+    /// write access since.
+    pub(crate) fn same_values_as(&self, other: &Tensor, version: u64) -> bool {
+        Arc::ptr_eq(&self.inner.data, &other.inner.data)
+            && self.inner.offset == other.inner.offset
+            && self.shape() == other.shape()
+            && self.inner.data.version.load(Ordering::Acquire) == version
+    }
+
+    fn storage_range(&self) -> std::ops::Range<usize> {
+        self.inner.offset..self.inner.offset + self.numel()
+    }
+
+    /// A tensor over the same values (same storage and offset) with another
+    /// shape of the same size, recorded in the graph as `node`.
+    pub(crate) fn share(&self, shape: Vec<usize>, node: Option<Node>) -> Tensor {
+        debug_assert_eq!(numel(&shape), self.numel());
+        Tensor::from_storage(self.inner.data.clone(), self.inner.offset, shape, node)
+    }
+
+    /// Whether this tensor's values are all of its storage (not a view into a
+    /// larger buffer).
+    pub(crate) fn owns_storage(&self) -> bool {
+        self.inner.offset == 0 && self.inner.data.values.read().len() == self.numel()
     }
 
     /// A copy of the values, row-major.
     pub fn to_vec(&self) -> Vec<f32> {
-        self.data().clone()
+        self.data().to_vec()
     }
 
     /// The single value of a one-element tensor.
@@ -211,7 +282,7 @@ impl Tensor {
 
     /// A tensor sharing this one's data but cut out of the graph.
     pub fn detach(&self) -> Tensor {
-        Tensor::from_parts(self.inner.data.clone(), self.inner.shape.clone(), None)
+        self.share(self.inner.shape.clone(), None)
     }
 
     /// A tensor with a copy of this one's data, out of the graph.
@@ -229,6 +300,11 @@ impl Tensor {
             src.shape()
         );
         if Arc::ptr_eq(&self.inner.data, &src.inner.data) {
+            if self.inner.offset == src.inner.offset {
+                return;
+            }
+            let v = src.to_vec();
+            self.data_mut().copy_from_slice(&v);
             return;
         }
         let s = src.data();

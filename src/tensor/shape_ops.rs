@@ -31,7 +31,7 @@ impl Tensor {
         let node = crate::autograd::Node::record("reshape", &[self], move |g| {
             vec![Some(g.reshape(&in_shape))]
         });
-        Tensor::from_parts(self.inner.data.clone(), shape, node)
+        self.share(shape, node)
     }
 
     /// Reshape with PyTorch-style signed sizes: one entry may be -1.
@@ -125,7 +125,12 @@ impl Tensor {
         self.transpose(0, 1)
     }
 
-    /// `len` entries of dimension `dim` starting at `start` (a copy).
+    /// `len` entries of dimension `dim` starting at `start`.
+    ///
+    /// When the entries are one contiguous run of values (every dimension
+    /// before `dim` has size 1, e.g. a batch of rows `x.narrow(0, i, 64)`), the
+    /// result is a view sharing this tensor's storage, as in PyTorch: no copy,
+    /// and an in-place write through either shows in both. Otherwise it is a copy.
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Tensor {
         let axis = self.axis(dim);
         let shape = self.size();
@@ -140,6 +145,28 @@ impl Tensor {
         );
         let outer = numel(&shape[..axis]);
         let inner = numel(&shape[axis + 1..]);
+        let mut out_shape = shape.clone();
+        out_shape[axis] = len;
+        let in_shape = shape.clone();
+        let backward = move |g: &Tensor| {
+            let gd = g.data();
+            let mut gx = vec![0.0f32; numel(&in_shape)];
+            for o in 0..outer {
+                let base = (o * in_shape[axis] + start) * inner;
+                gx[base..base + len * inner]
+                    .copy_from_slice(&gd[o * len * inner..(o + 1) * len * inner]);
+            }
+            vec![Some(Tensor::from_vec(gx, &in_shape))]
+        };
+        if outer == 1 {
+            let node = crate::autograd::Node::record("narrow", &[self], backward);
+            return Tensor::from_storage(
+                self.inner.data.clone(),
+                self.inner.offset + start * inner,
+                out_shape,
+                node,
+            );
+        }
         let mut out = Vec::with_capacity(outer * len * inner);
         {
             let d = self.data();
@@ -148,18 +175,7 @@ impl Tensor {
                 out.extend_from_slice(&d[base..base + len * inner]);
             }
         }
-        let mut out_shape = shape.clone();
-        out_shape[axis] = len;
-        Tensor::from_op(out, out_shape, "narrow", &[self], move |g| {
-            let gd = g.data();
-            let mut gx = vec![0.0f32; numel(&shape)];
-            for o in 0..outer {
-                let base = (o * shape[axis] + start) * inner;
-                gx[base..base + len * inner]
-                    .copy_from_slice(&gd[o * len * inner..(o + 1) * len * inner]);
-            }
-            vec![Some(Tensor::from_vec(gx, &shape))]
-        })
+        Tensor::from_op(out, out_shape, "narrow", &[self], backward)
     }
 
     /// Joins tensors along `dim`; all other dimensions must agree.
@@ -209,5 +225,49 @@ impl Tensor {
     pub fn stack(tensors: &[Tensor], dim: usize) -> Tensor {
         let parts: Vec<Tensor> = tensors.iter().map(|t| t.unsqueeze(dim)).collect();
         Tensor::cat(&parts, dim as isize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(shape: &[usize]) -> Tensor {
+        Tensor::from_vec((0..numel(shape)).map(|i| i as f32).collect(), shape)
+    }
+
+    #[test]
+    fn narrow_along_the_first_dimension_is_a_view() {
+        let x = seq(&[4, 3]);
+        let rows = x.narrow(0, 1, 2);
+        assert_eq!(rows.shape(), [2, 3]);
+        assert_eq!(rows.to_vec(), [3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        // A view of a view, reshaped and detached, still reads the right values.
+        let row = rows.narrow(0, 1, 1).reshape(&[3]).detach();
+        assert_eq!(row.to_vec(), [6.0, 7.0, 8.0]);
+        // Writes through the view reach the base, and the other way round.
+        row.data_mut()[0] = -1.0;
+        assert_eq!(x.data()[6], -1.0);
+        x.data_mut()[4] = 40.0;
+        assert_eq!(rows.to_vec(), [3.0, 40.0, 5.0, -1.0, 7.0, 8.0]);
+        // Copying between overlapping views of one storage.
+        x.narrow(0, 0, 1).copy_from(&x.narrow(0, 3, 1));
+        assert_eq!(&x.data()[..3], [9.0, 10.0, 11.0]);
+    }
+
+    #[test]
+    fn narrow_inside_a_row_copies() {
+        let x = seq(&[2, 3]);
+        let cols = x.narrow(1, 1, 2);
+        assert_eq!(cols.to_vec(), [1.0, 2.0, 4.0, 5.0]);
+        cols.data_mut()[0] = 100.0;
+        assert_eq!(x.data()[1], 1.0);
+    }
+
+    #[test]
+    fn gradient_through_a_view_is_the_base_shape() {
+        let x = seq(&[3, 2]).requires_grad_(true);
+        x.narrow(0, 2, 1).sum().backward();
+        assert_eq!(x.grad().unwrap().to_vec(), [0.0, 0.0, 0.0, 0.0, 1.0, 1.0]);
     }
 }
