@@ -1,5 +1,10 @@
 //! `Tensor`: a cheap handle to f32 data with a shape, row-major and contiguous.
 //!
+//! Its values are one contiguous run of a shared storage, from an offset: a
+//! `reshape`, a `detach` or a `narrow` of whole leading rows is a view that
+//! shares the storage (writes through one show in the others, as in
+//! PyTorch); other ops copy.
+//!
 //! Cloning a tensor clones the handle, not the data. Ops return new tensors and,
 //! when an input requires grad and grad mode is on, record themselves in the
 //! autograd graph (see `crate::autograd`).
