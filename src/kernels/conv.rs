@@ -654,21 +654,7 @@ pub fn conv2d_backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Deterministic pseudo-random values in [-1, 1).
-    fn values(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::test_values::values;
 
     /// Direct 7-loop convolution (plus the group loop), in f64.
     fn naive_forward(g: &Conv2dGeometry, x: &[f32], wt: &[f32], b: Option<&[f32]>) -> Vec<f32> {

@@ -10,6 +10,8 @@ mod matmul;
 pub mod memory;
 pub mod pool;
 mod softmax;
+#[cfg(test)]
+mod test_values;
 
 pub use elementwise::{
     map_collect, map_inplace, map_inplace_zip, map_into, zip3_map_into, zip_map_into, PAR_THRESHOLD,
