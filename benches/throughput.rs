@@ -10,6 +10,10 @@
 
 use nerve::cli::bench::{run_workloads, select, Options, Report};
 
+/// As the `nerve` binary: large buffers at cache-line alignment.
+#[global_allocator]
+static ALLOC: nerve::kernels::memory::AlignedAlloc = nerve::kernels::memory::AlignedAlloc;
+
 fn main() {
     // As the `nerve` command line does before any command.
     nerve::kernels::memory::tune_allocator();

@@ -4,6 +4,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Tensors' values at cache-line alignment, as PyTorch allocates them.
+#[global_allocator]
+static ALLOC: nerve::kernels::memory::AlignedAlloc = nerve::kernels::memory::AlignedAlloc;
+
 fn main() -> ExitCode {
     // A panic is a bug in nerve, never the user's fault: say so plainly.
     std::panic::set_hook(Box::new(|info| {

@@ -28,20 +28,26 @@ impl MatLayout {
 /// Work (m·n·k) above which the product runs on all rayon threads.
 const PAR_WORK: usize = 48 * 48 * 48;
 
-/// Up to this many rows and from this much work (m·n·k) on, a product is split
-/// by output columns across threads (see `matmul`). Below that work, starting
-/// the threads costs more than the split saves.
-const SPLIT_N_MAX_M: usize = 256;
-const SPLIT_N_MIN_WORK: usize = 1 << 20;
+/// From this much work (m·n·k) on, a product is split into blocks of output
+/// columns or rows that the threads take as they become free (see `matmul`).
+/// Below that, starting the threads costs more than the split saves.
+const SPLIT_MIN_WORK: usize = 1 << 20;
+
+/// Blocks per thread: more blocks than threads let a thread that runs slow (a
+/// busy core, a late wake-up) take fewer of them.
+const SPLIT_BLOCKS_PER_THREAD: usize = 8;
+
+/// A column block has at least this many columns, so that each block's pass
+/// over `a` (which `gemm` reads in place) is worth its work.
+const SPLIT_N_MIN_COLS: usize = 32;
+
+/// Products with more rows than this and few columns are split by rows.
+const SPLIT_M_MIN_M: usize = 256;
 
 /// A row block of a row-split product has at least this many rows, and at
 /// least as many as `b` has columns, so that packing `b` once per block costs
 /// little next to the block's own work.
 const SPLIT_M_MIN_ROWS: usize = 128;
-
-/// Row blocks per thread in a row split: more blocks than threads let a thread
-/// that runs slow (a busy core) take fewer of them.
-const SPLIT_M_BLOCKS_PER_THREAD: usize = 8;
 
 /// `c = a·b` (or `c += a·b` when `accumulate`), where `a` is logically `[m, k]`,
 /// `b` is `[k, n]` and `c` is `[m, n]` row-major.
@@ -102,36 +108,48 @@ pub fn matmul(
         unsafe { p.block(0, m, 0, n, Parallelism::None) };
         return;
     }
-    if work >= SPLIT_N_MIN_WORK && m <= SPLIT_N_MAX_M && n >= 32 * threads {
-        // Few rows (a Linear layer's forward x·Wᵀ and its weight gradient
-        // dyᵀ·x at batch 64..256): gemm's own threading packs the whole left
-        // operand on one thread first, which costs more than the second thread
-        // saves. Giving each thread its own block of output columns packs in
-        // parallel: 64x784x128 with Wᵀ 146 -> 83 us, 128x64x784 94 -> 78 us
-        // (2 threads).
-        let cols = n.div_ceil(threads).next_multiple_of(16);
-        (0..n.div_ceil(cols)).into_par_iter().for_each(|t| {
-            let j0 = t * cols;
-            // SAFETY: as above; blocks write disjoint columns of `c`.
-            unsafe { p.block(0, m, j0, cols.min(n - j0), Parallelism::None) };
-        });
+    if work < SPLIT_MIN_WORK {
+        // SAFETY: as above.
+        unsafe { p.block(0, m, 0, n, Parallelism::Rayon(threads)) };
         return;
     }
+    let blocks = SPLIT_BLOCKS_PER_THREAD * threads;
     let rows = m
-        .div_ceil(SPLIT_M_BLOCKS_PER_THREAD * threads)
+        .div_ceil(blocks)
         .max(SPLIT_M_MIN_ROWS)
         .max(n)
         .next_multiple_of(16);
-    if m > SPLIT_N_MAX_M && m >= 2 * threads * rows {
+    if m > SPLIT_M_MIN_M && m >= 2 * threads * rows {
         // Many rows, a small right operand (784->128 or 128->10 over 10,000
-        // rows): blocks of rows, several per thread, taken by whichever thread
-        // is free. gemm's own split is static, so one slowed core held up the
-        // whole product: 10000x784x128 median 17.4-18.3 -> 14.3-14.7 ms, and
-        // 10000x128x10, which gemm ran on one thread, 800 -> 460 us (2 threads).
+        // rows): blocks of rows. gemm's own split is static, so one slowed
+        // core held up the whole product: 10000x784x128 median 17.4-18.3 ->
+        // 14.3-14.7 ms, and 10000x128x10, which gemm ran on one thread,
+        // 800 -> 460 us (2 threads).
         (0..m.div_ceil(rows)).into_par_iter().for_each(|t| {
             let i0 = t * rows;
             // SAFETY: as above; blocks write disjoint rows of `c`.
             unsafe { p.block(i0, rows.min(m - i0), 0, n, Parallelism::None) };
+        });
+        return;
+    }
+    if n >= SPLIT_N_MIN_COLS * threads {
+        // Everything else wide enough: blocks of output columns. Each block
+        // packs only its own columns of `b` and reads `a` in place, so the
+        // split packs nothing twice, and packing runs on every thread (gemm's
+        // own threading packs the left operand on one thread first).
+        // 64x784x128 with Wᵀ: gemm's threading 146 us, column blocks 83 us.
+        // 128x64x784: two halves 116 us, 64-column blocks 103 us. On
+        // 512x512x512, gemm's two static halves took either 1.5 or 3.1 ms a
+        // call (3.1: one thread did both, the other woke late); the blocks
+        // run as fast as MKL interleaved in the same process.
+        let cols = n
+            .div_ceil(blocks)
+            .max(SPLIT_N_MIN_COLS)
+            .next_multiple_of(16);
+        (0..n.div_ceil(cols)).into_par_iter().for_each(|t| {
+            let j0 = t * cols;
+            // SAFETY: as above; blocks write disjoint columns of `c`.
+            unsafe { p.block(0, m, j0, cols.min(n - j0), Parallelism::None) };
         });
         return;
     }
@@ -216,8 +234,9 @@ mod tests {
 
     #[test]
     fn all_layouts_match_naive_product() {
-        // (256, 100, 131) and (37, 64, 500) take the column split on 2+
-        // threads, (3000, 400, 10) and (2000, 300, 128) the row split.
+        // (256, 100, 131), (37, 64, 500) and (300, 50, 200) take the column
+        // split on 2+ threads, (3000, 400, 10) and (2000, 300, 128) the row
+        // split.
         for &(m, k, n) in &[
             (3000, 400, 10),
             (2000, 300, 128),
@@ -227,6 +246,7 @@ mod tests {
             (70, 33, 90),
             (256, 100, 131),
             (37, 64, 500),
+            (300, 50, 200),
         ] {
             let a: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
