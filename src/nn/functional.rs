@@ -16,14 +16,7 @@ pub use super::loss::{
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
     let xs = x.shape();
     let (out_f, in_f) = (weight.shape()[0], weight.shape()[1]);
-    assert!(
-        !xs.is_empty() && xs[xs.len() - 1] == in_f,
-        "linear: input {:?} x weight {:?}: the input's last dimension must be {}",
-        xs,
-        weight.shape(),
-        in_f
-    );
-    let m = x.numel() / in_f.max(1);
+    let m = linear_rows(xs, out_f, in_f);
     let y = linear_values(
         &x.data(),
         m,
@@ -101,15 +94,7 @@ pub(crate) fn linear_pretransposed(
 ) -> Tensor {
     let xs = x.shape();
     let in_f = wt.len() / out_f.max(1);
-    assert!(
-        !xs.is_empty() && xs[xs.len() - 1] == in_f,
-        "linear: input {:?} x weight [{}, {}]: the input's last dimension must be {}",
-        xs,
-        out_f,
-        in_f,
-        in_f
-    );
-    let m = x.numel() / in_f.max(1);
+    let m = linear_rows(xs, out_f, in_f);
     let y = linear_values(
         &x.data(),
         m,
@@ -122,6 +107,16 @@ pub(crate) fn linear_pretransposed(
     let mut out_shape = xs[..xs.len() - 1].to_vec();
     out_shape.push(out_f);
     Tensor::from_vec(y, &out_shape)
+}
+
+/// Rows of a linear layer's input `xs` (every dimension but the last), after
+/// checking that its last dimension is the weight's `in_f`.
+fn linear_rows(xs: &[usize], out_f: usize, in_f: usize) -> usize {
+    assert!(
+        !xs.is_empty() && xs[xs.len() - 1] == in_f,
+        "linear: input {xs:?} x weight [{out_f}, {in_f}]: the input's last dimension must be {in_f}",
+    );
+    xs[..xs.len() - 1].iter().product()
 }
 
 /// The values of `x·Wᵀ + b` for `m` rows: `w` is the weight `[out, in]` read
