@@ -108,18 +108,13 @@ pub fn matmul(
         unsafe { p.block(0, m, 0, n, Parallelism::None) };
         return;
     }
-    if work < SPLIT_MIN_WORK {
-        // SAFETY: as above.
-        unsafe { p.block(0, m, 0, n, Parallelism::Rayon(threads)) };
-        return;
-    }
     let blocks = SPLIT_BLOCKS_PER_THREAD * threads;
     let rows = m
         .div_ceil(blocks)
         .max(SPLIT_M_MIN_ROWS)
         .max(n)
         .next_multiple_of(16);
-    if m > SPLIT_M_MIN_M && m >= 2 * threads * rows {
+    if work >= SPLIT_MIN_WORK && m > SPLIT_M_MIN_M && m >= 2 * threads * rows {
         // Many rows, a small right operand (784->128 or 128->10 over 10,000
         // rows): blocks of rows. gemm's own split is static, so one slowed
         // core held up the whole product: 10000x784x128 median 17.4-18.3 ->
@@ -132,7 +127,7 @@ pub fn matmul(
         });
         return;
     }
-    if n >= SPLIT_N_MIN_COLS * threads {
+    if work >= SPLIT_MIN_WORK && n >= SPLIT_N_MIN_COLS * threads {
         // Everything else wide enough: blocks of output columns. Each block
         // packs only its own columns of `b` and reads `a` in place, so the
         // split packs nothing twice, and packing runs on every thread (gemm's
