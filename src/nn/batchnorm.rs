@@ -196,7 +196,7 @@ impl BatchNorm {
         );
     }
 
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+    fn local_parameters(&self) -> Vec<(String, Tensor)> {
         let mut p = Vec::new();
         if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
             p.push(("weight".to_string(), w.clone()));
@@ -205,7 +205,7 @@ impl BatchNorm {
         p
     }
 
-    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+    fn local_buffers(&self) -> Vec<(String, Tensor)> {
         vec![
             ("running_mean".to_string(), self.running_mean.clone()),
             ("running_var".to_string(), self.running_var.clone()),
@@ -297,16 +297,16 @@ macro_rules! batch_norm_layer {
                 let dims = self.inner.dims(stringify!($name), x, $ranks);
                 self.inner.forward(x, dims)
             }
-            fn named_parameters(&self) -> Vec<(String, Tensor)> {
-                self.inner.named_parameters()
+            fn local_parameters(&self) -> Vec<(String, Tensor)> {
+                self.inner.local_parameters()
             }
-            fn named_buffers(&self) -> Vec<(String, Tensor)> {
-                self.inner.named_buffers()
+            fn local_buffers(&self) -> Vec<(String, Tensor)> {
+                self.inner.local_buffers()
             }
-            fn train(&mut self, mode: bool) {
+            fn set_training(&mut self, mode: bool) {
                 self.inner.training = mode;
             }
-            fn is_training(&self) -> bool {
+            fn is_training_local(&self) -> bool {
                 self.inner.training
             }
             fn describe(&self) -> String {

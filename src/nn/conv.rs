@@ -320,7 +320,7 @@ impl Module for Conv2d {
         conv2d(x, &self.weight, self.bias.as_ref(), &self.opts)
     }
 
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+    fn local_parameters(&self) -> Vec<(String, Tensor)> {
         let mut p = vec![("weight".to_string(), self.weight.clone())];
         if let Some(b) = &self.bias {
             p.push(("bias".to_string(), b.clone()));

@@ -28,10 +28,10 @@ impl Module for Dropout {
     fn forward(&self, x: &Tensor) -> Tensor {
         dropout(x, self.p, self.training)
     }
-    fn train(&mut self, mode: bool) {
+    fn set_training(&mut self, mode: bool) {
         self.training = mode;
     }
-    fn is_training(&self) -> bool {
+    fn is_training_local(&self) -> bool {
         self.training
     }
     fn describe(&self) -> String {

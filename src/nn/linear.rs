@@ -137,7 +137,7 @@ impl Module for Linear {
         }
     }
 
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+    fn local_parameters(&self) -> Vec<(String, Tensor)> {
         let mut p = vec![("weight".to_string(), self.weight.clone())];
         if let Some(b) = &self.bias {
             p.push(("bias".to_string(), b.clone()));

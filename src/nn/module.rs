@@ -1,47 +1,97 @@
-//! The `Module` trait: something with a forward pass and named parameters.
+//! The `Module` trait: the parameter tree of a layer or a network.
+//!
+//! A module owns some parameters and buffers of its own (`local_*`) and has
+//! named children; the full names are built from the path through the tree,
+//! as in PyTorch's `state_dict`: `0.weight` for the first layer of a
+//! `Sequential`, `rnn.weight_ih_l0`, `transformer.h.3.attn.c_attn.weight`.
+//!
+//! `forward` takes one tensor. A layer whose forward needs more (token ids, a
+//! recurrent state, a KV cache) also has its own typed forward as an inherent
+//! method (`Embedding::forward_ids`, `LSTM::forward_with_state`, ...); its
+//! `Module::forward` is the plain case (ids as a float tensor, a zero state,
+//! no cache).
+
+use std::collections::HashSet;
+use std::fmt::Write;
+use std::sync::Arc;
 
 use crate::tensor::Tensor;
 
 /// A layer or a network of layers (PyTorch's `nn.Module`).
-///
-/// Parameter names match PyTorch's `state_dict` keys, e.g. `0.weight` for the
-/// first layer of a `Sequential`.
 pub trait Module: Send + Sync {
-    /// The forward pass.
+    /// The forward pass on one input tensor.
     fn forward(&self, x: &Tensor) -> Tensor;
 
-    /// Trainable parameters with their state_dict names.
+    /// A one-line description in PyTorch's style, e.g.
+    /// `Linear(in_features=4, out_features=3, bias=True)`. A module with
+    /// children describes itself by its name: the tree is [`Module::describe_tree`].
+    fn describe(&self) -> String;
+
+    /// This module's own trainable parameters, not its children's (PyTorch's
+    /// `_parameters`), with their local names (`weight`, `bias`).
+    fn local_parameters(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    /// This module's own buffers (e.g. batch-norm running statistics).
+    fn local_buffers(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    /// Child modules with their names, in registration order.
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        Vec::new()
+    }
+
+    /// Child modules, mutably (for `train`/`eval`).
+    fn children_mut(&mut self) -> Vec<(String, &mut dyn Module)> {
+        Vec::new()
+    }
+
+    /// Sets this module's own training flag (children are handled by `train`).
+    fn set_training(&mut self, _mode: bool) {}
+
+    /// This module's own training flag.
+    fn is_training_local(&self) -> bool {
+        false
+    }
+
+    /// Trainable parameters with their full names. A tensor shared by two
+    /// modules (tied weights) is listed once, under its first name, as
+    /// PyTorch's `named_parameters()` does.
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        Vec::new()
+        let mut seen = HashSet::new();
+        collect(self, "", Own::Parameters)
+            .into_iter()
+            .filter(|(_, t)| seen.insert(storage_key(t)))
+            .collect()
     }
 
-    /// Non-trainable state saved with the model (e.g. batch-norm running statistics).
+    /// Buffers with their full names.
     fn named_buffers(&self) -> Vec<(String, Tensor)> {
-        Vec::new()
+        collect(self, "", Own::Buffers)
     }
 
-    /// Switches training mode on or off (dropout and batch norm behave differently).
-    fn train(&mut self, _mode: bool) {}
+    /// Switches training mode on or off for this module and every child
+    /// (dropout and batch norm behave differently).
+    fn train(&mut self, mode: bool) {
+        self.set_training(mode);
+        for (_, c) in self.children_mut() {
+            c.train(mode);
+        }
+    }
 
     /// Evaluation mode: `train(false)`.
     fn eval(&mut self) {
         self.train(false)
     }
 
-    /// Whether the module is in training mode.
+    /// Whether this module or any child is in training mode.
     fn is_training(&self) -> bool {
-        false
+        self.is_training_local() || self.children().iter().any(|(_, c)| c.is_training())
     }
 
-    /// A one-line description in PyTorch's style, e.g. `Linear(in_features=4, out_features=3, bias=True)`.
-    fn describe(&self) -> String;
-
-    /// Child modules with their names (for summaries), empty for a leaf layer.
-    fn children(&self) -> Vec<(String, &dyn Module)> {
-        Vec::new()
-    }
-
-    /// The trainable parameters.
+    /// The trainable parameters (tied weights once).
     fn parameters(&self) -> Vec<Tensor> {
         self.named_parameters()
             .into_iter()
@@ -49,14 +99,16 @@ pub trait Module: Send + Sync {
             .collect()
     }
 
-    /// Parameters and buffers: everything a model file holds.
+    /// Parameters and buffers under every name they have: what a model file
+    /// holds (PyTorch's `state_dict()`, where a tied weight appears under
+    /// both names).
     fn state_dict(&self) -> Vec<(String, Tensor)> {
-        let mut s = self.named_parameters();
+        let mut s = collect(self, "", Own::Parameters);
         s.extend(self.named_buffers());
         s
     }
 
-    /// Total number of trainable values.
+    /// Total number of trainable values (tied weights counted once).
     fn num_parameters(&self) -> usize {
         self.parameters().iter().map(|p| p.numel()).sum()
     }
@@ -67,4 +119,50 @@ pub trait Module: Send + Sync {
             p.zero_grad();
         }
     }
+
+    /// The PyTorch-style tree: the module's description, then each child's,
+    /// indented, as `print(model)` shows it.
+    fn describe_tree(&self) -> String {
+        let kids = self.children();
+        if kids.is_empty() {
+            return self.describe();
+        }
+        let mut s = format!("{}(\n", self.describe());
+        for (name, c) in kids {
+            let inner = c.describe_tree().replace('\n', "\n  ");
+            let _ = writeln!(s, "  ({name}): {inner}");
+        }
+        s.push(')');
+        s
+    }
+}
+
+/// Identifies a tensor's values (storage and offset), so a tied weight is
+/// recognised under both names.
+fn storage_key(t: &Tensor) -> (usize, usize) {
+    (Arc::as_ptr(&t.inner.data) as usize, t.inner.offset)
+}
+
+/// Which of a module's own tensors to collect.
+#[derive(Clone, Copy)]
+enum Own {
+    Parameters,
+    Buffers,
+}
+
+/// A module's own tensors of one kind and every descendant's, names prefixed
+/// by the path through the tree.
+fn collect<M: Module + ?Sized>(m: &M, prefix: &str, what: Own) -> Vec<(String, Tensor)> {
+    let own = match what {
+        Own::Parameters => m.local_parameters(),
+        Own::Buffers => m.local_buffers(),
+    };
+    let mut out: Vec<(String, Tensor)> = own
+        .into_iter()
+        .map(|(n, t)| (format!("{prefix}{n}"), t))
+        .collect();
+    for (name, c) in m.children() {
+        out.extend(collect(c, &format!("{prefix}{name}."), what));
+    }
+    out
 }

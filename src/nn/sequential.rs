@@ -54,10 +54,6 @@ impl Sequential {
     }
 }
 
-fn prefixed(i: usize, v: Vec<(String, Tensor)>) -> impl Iterator<Item = (String, Tensor)> {
-    v.into_iter().map(move |(n, t)| (format!("{i}.{n}"), t))
-}
-
 impl Module for Sequential {
     fn forward(&self, x: &Tensor) -> Tensor {
         let mut h = x.clone();
@@ -67,36 +63,17 @@ impl Module for Sequential {
         h
     }
 
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        self.layers
-            .iter()
-            .enumerate()
-            .flat_map(|(i, l)| prefixed(i, l.named_parameters()))
-            .collect()
-    }
-
-    fn named_buffers(&self) -> Vec<(String, Tensor)> {
-        self.layers
-            .iter()
-            .enumerate()
-            .flat_map(|(i, l)| prefixed(i, l.named_buffers()))
-            .collect()
-    }
-
-    fn train(&mut self, mode: bool) {
-        self.layers.iter_mut().for_each(|l| l.train(mode));
-    }
-
-    fn is_training(&self) -> bool {
-        self.layers.iter().any(|l| l.is_training())
-    }
-
     fn describe(&self) -> String {
+        "Sequential".to_string()
+    }
+
+    /// `print(nn.Sequential(...))`: one line per layer.
+    fn describe_tree(&self) -> String {
         let inner: Vec<String> = self
             .layers
             .iter()
             .enumerate()
-            .map(|(i, l)| format!("  ({i}): {}", l.describe()))
+            .map(|(i, l)| format!("  ({i}): {}", l.describe_tree().replace('\n', "\n  ")))
             .collect();
         format!("Sequential(\n{}\n)", inner.join("\n"))
     }
@@ -106,6 +83,14 @@ impl Module for Sequential {
             .iter()
             .enumerate()
             .map(|(i, l)| (i.to_string(), l.as_ref()))
+            .collect()
+    }
+
+    fn children_mut(&mut self) -> Vec<(String, &mut dyn Module)> {
+        self.layers
+            .iter_mut()
+            .enumerate()
+            .map(|(i, l)| (i.to_string(), l.as_mut() as &mut dyn Module))
             .collect()
     }
 }
