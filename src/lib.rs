@@ -22,6 +22,7 @@ pub mod kernels;
 pub mod models;
 pub mod nn;
 pub mod optim;
+pub mod schema;
 pub mod tensor;
 pub mod train;
 

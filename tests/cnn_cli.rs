@@ -453,7 +453,7 @@ fn augmentation_touches_training_batches_only() {
     let splits = nerve::train::load_splits(&cfg, &d).unwrap();
     let val = splits.val.unwrap();
     let m = nerve::train::evaluate_task(
-        &loaded.model.net,
+        loaded.model.as_ref(),
         nerve::train::Task::Classification,
         &val,
         1000,

@@ -61,7 +61,7 @@ fn regression_on_sine_reports_mae_rmse_r2() {
     assert!(m.accuracy.is_none() && r.test.is_none());
     // metrics.csv: no accuracy columns, the regression metrics and gradient norms.
     let h = header(&d);
-    assert_eq!(&h[..4], ["epoch", "lr", "train_loss", "val_loss"]);
+    assert_eq!(&h[..5], ["epoch", "step", "lr", "train_loss", "val_loss"]);
     for c in [
         "train_mae",
         "train_rmse",
@@ -172,9 +172,10 @@ fn binary_on_moons_reports_precision_recall_f1() {
     assert_eq!(m.confusion.iter().flatten().sum::<usize>(), 80);
     let h = header(&d);
     assert_eq!(
-        &h[..6],
+        &h[..7],
         [
             "epoch",
+            "step",
             "lr",
             "train_loss",
             "train_accuracy",

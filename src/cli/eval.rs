@@ -54,7 +54,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         if let Some(s) = &scaler {
             scale_targets(&mut data, s)?;
         }
-        let m = evaluate_task(&run.model.net, task, &data, 1000, scaler.as_ref());
+        let m = evaluate_task(run.model.as_ref(), task, &data, 1000, scaler.as_ref());
         if args.json {
             println!("{}", task_json(&m, &run.meta, args.split));
         } else {
@@ -62,7 +62,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let r = evaluate(&run.model.net, &data, 1000);
+    let r = evaluate(run.model.as_ref(), &data, 1000);
     if args.json {
         println!("{}", to_json(&r, &run.meta.class_names, args.split));
     } else {

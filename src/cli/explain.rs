@@ -70,13 +70,14 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     let mut s = vec![1];
     s.extend_from_slice(shape);
     let mut h = Tensor::from_vec(x, &s);
-    let specs = &run.config.model.layers;
+    let seq = run.sequential("explain")?;
+    let specs = &seq.layer_kinds;
     no_grad(|| {
-        for (i, layer) in run.model.net.layers().iter().enumerate() {
+        for (i, layer) in seq.net.layers().iter().enumerate() {
             println!("\nlayer {i}: {}", layer.describe());
             let out = layer.forward(&h);
             let params = layer.named_parameters();
-            if specs.get(i).is_some_and(|s| s.kind == "linear") {
+            if specs.get(i).is_some_and(|s| s == "linear") {
                 let w = &params[0].1;
                 let b = params.get(1).map(|p| p.1.to_vec());
                 let (outs, ins) = (w.shape()[0], w.shape()[1]);
@@ -102,7 +103,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             } else {
                 let (a, b) = (h.to_vec(), out.to_vec());
                 if a.len() == b.len() && a.len() <= 64 {
-                    let name = specs.get(i).map_or("f", |s| s.kind.as_str());
+                    let name = specs.get(i).map_or("f", |s| s.as_str());
                     for (j, (x, y)) in a.iter().zip(&b).enumerate() {
                         println!("  {j}: {name}({}) = {}", num(*x), num(*y));
                     }
@@ -113,6 +114,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             h = out;
         }
         match run.meta.task() {
+            Task::Language => return,
             Task::Binary => {
                 let z = h.to_vec()[0];
                 let p = crate::tensor::sigmoid(z);
@@ -160,9 +162,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             Task::Classification => {}
         }
         let logits = h.to_vec();
-        let probs = h
-            .softmax_with_temperature(-1, run.model.temperature)
-            .to_vec();
+        let probs = h.softmax_with_temperature(-1, seq.temperature).to_vec();
         println!("\nsoftmax: p_i = e^(z_i) / Σ_j e^(z_j)");
         let denom: f32 = logits.iter().map(|z| z.exp()).sum();
         for (c, (z, p)) in run.meta.class_names.iter().zip(logits.iter().zip(&probs)) {

@@ -7,7 +7,6 @@ use clap::Args;
 use crate::autograd::no_grad;
 use crate::data::read_csv_features;
 use crate::error::{Error, Result};
-use crate::nn::Module;
 use crate::tensor::Tensor;
 use crate::train::task::{predictions, Task};
 use crate::train::{load_run, LoadedRun, RunMeta};
@@ -102,11 +101,12 @@ pub fn predict_file(run: &LoadedRun, file: &Path) -> Result<Vec<(String, Vec<f32
         s.extend_from_slice(shape);
         (Tensor::from_vec(x, &s), vec![file.display().to_string()])
     };
-    let out = no_grad(|| run.model.net.forward(&x));
+    let out = no_grad(|| run.model.forward_inputs(&crate::data::Inputs::Features(x)));
+    let temperature = run.model.as_sequential().map_or(1.0, |s| s.temperature);
     let preds = predictions(
         run.meta.task(),
         &out,
-        run.model.temperature,
+        temperature,
         run.meta.target_scaler().as_ref(),
     );
     Ok(names.into_iter().zip(preds).collect())

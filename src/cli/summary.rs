@@ -7,8 +7,7 @@ use clap::Args;
 use crate::config::Config;
 use crate::error::Result;
 use crate::models::LayerInfo;
-use crate::train::task::{num_outputs, resolve_task};
-use crate::train::{build_model_for, load_run, load_splits};
+use crate::train::{load_data, load_run};
 
 #[derive(Args, Debug)]
 pub struct SummaryArgs {
@@ -19,7 +18,7 @@ pub struct SummaryArgs {
 pub fn run(args: SummaryArgs) -> Result<()> {
     let (layers, input) = if args.target.is_dir() {
         let run = load_run(&args.target)?;
-        (run.model.layers, run.meta.input_shape)
+        (run.model.summary(), run.meta.input_shape)
     } else {
         let cfg = Config::load(&args.target)?;
         let dir = args
@@ -27,15 +26,9 @@ pub fn run(args: SummaryArgs) -> Result<()> {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let splits = load_splits(&cfg, &dir)?;
-        let task = resolve_task(&cfg, &splits.train)?;
-        let m = build_model_for(
-            &cfg,
-            &splits.train.sample_shape,
-            task,
-            num_outputs(task, &splits.train),
-        )?;
-        (m.layers, splits.train.sample_shape.clone())
+        let data = load_data(&cfg, &dir)?;
+        let m = cfg.model.build(&data.spec)?;
+        (m.summary(), data.spec.sample_shape.clone())
     };
     print!("{}", render(&layers, &input));
     Ok(())

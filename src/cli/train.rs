@@ -50,7 +50,7 @@ pub fn config_with_overrides(args: &TrainArgs) -> Result<Config> {
         t.batch_size = v;
     }
     if let Some(v) = args.lr {
-        t.lr = v;
+        t.optimizer.set_lr(v);
     }
     if let Some(v) = args.seed {
         t.seed = v;

@@ -35,14 +35,13 @@ pub fn run(args: VisualizeArgs) -> Result<()> {
             args.run_dir.display()
         )));
     };
-    let layers = run.model.net.layers();
-    let convs: Vec<usize> = run
-        .config
-        .model
-        .layers
+    let seq = run.sequential("visualize")?;
+    let layers = seq.net.layers();
+    let convs: Vec<usize> = seq
+        .layer_kinds
         .iter()
         .enumerate()
-        .filter(|(i, l)| l.kind == "conv2d" && *i < layers.len())
+        .filter(|(i, l)| *l == "conv2d" && *i < layers.len())
         .map(|(i, _)| i)
         .collect();
     let Some(&first) = convs.first() else {
@@ -57,7 +56,7 @@ pub fn run(args: VisualizeArgs) -> Result<()> {
         eprintln!("note: {}: {n}", args.input.display());
     }
     let input = Tensor::from_vec(x.clone(), &[1, c, h, w]);
-    let outs = no_grad(|| run.model.net.forward_all(&input));
+    let outs = no_grad(|| seq.net.forward_all(&input));
     let weight = layers[first]
         .named_parameters()
         .into_iter()
@@ -80,7 +79,7 @@ pub fn run(args: VisualizeArgs) -> Result<()> {
     // The prediction, for the title.
     let logits = outs.last().expect("a model has layers");
     let probs = logits
-        .softmax_with_temperature(-1, run.model.temperature)
+        .softmax_with_temperature(-1, seq.temperature)
         .to_vec();
     let best = (0..probs.len())
         .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))

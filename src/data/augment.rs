@@ -62,19 +62,6 @@ pub struct AugmentConfig {
     pub interpolation: Option<String>,
 }
 
-/// The keys `[data.augment]` accepts.
-pub const AUGMENT_KEYS: &[&str] = &[
-    "translate",
-    "rotate",
-    "scale",
-    "hflip",
-    "noise",
-    "erase",
-    "erase_area",
-    "erase_value",
-    "interpolation",
-];
-
 fn out_of_range(key: &str, expected: &str, found: impl std::fmt::Display) -> Error {
     Error::new(format!(
         "data.augment.{key} must be {expected}, found {found}"

@@ -1,101 +1,13 @@
 //! Builds a `Sequential` from layer specs, inferring input sizes from the data
 //! and checking every shape before any tensor op could panic.
 
-use serde::{Deserialize, Serialize};
-
-use super::conv_layers::SizeSpec;
+use super::layer_spec::{LayerSpec, LAYER_TYPES};
 use crate::error::{Error, Result};
 use crate::nn::init::Init;
 use crate::nn::{
     Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, Module, ReLU, Sequential, Sigmoid,
     Softmax, Tanh, GELU,
 };
-
-/// One layer of a config's `[model] layers = [...]` list.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct LayerSpec {
-    /// linear, relu, leaky_relu, sigmoid, tanh, gelu, softmax, log_softmax,
-    /// dropout, flatten, identity.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// linear: number of outputs (neurons).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub out: Option<usize>,
-    /// linear: whether to add a bias (default true).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bias: Option<bool>,
-    /// dropout: drop probability.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub p: Option<f32>,
-    /// leaky_relu: negative slope (default 0.01).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub slope: Option<f32>,
-    /// gelu: "none" (exact) or "tanh".
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub approximate: Option<String>,
-    /// softmax: temperature (default 1).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f32>,
-    /// conv2d, max_pool2d, avg_pool2d: window size, 3 or [3, 5].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<SizeSpec>,
-    /// conv2d (default 1), pooling (default: the kernel size).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stride: Option<SizeSpec>,
-    /// conv2d, pooling: zeros added on each side (default 0); conv2d also "same".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub padding: Option<SizeSpec>,
-    /// conv2d: spacing of the kernel taps (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dilation: Option<SizeSpec>,
-    /// conv2d: channel groups (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub groups: Option<usize>,
-    /// adaptive_avg_pool2d: output height and width.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output_size: Option<SizeSpec>,
-    /// batch_norm1d/2d: added to the variance (default 1e-5).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eps: Option<f32>,
-    /// batch_norm1d/2d: weight of the newest batch in the running statistics (default 0.1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub momentum: Option<f32>,
-}
-
-/// The keys each layer type accepts (besides `type`).
-pub(crate) fn layer_keys(kind: &str) -> Option<&'static [&'static str]> {
-    Some(match kind {
-        "linear" => &["out", "bias"],
-        "dropout" => &["p"],
-        "leaky_relu" => &["slope"],
-        "gelu" => &["approximate"],
-        "softmax" => &["temperature"],
-        "relu" | "sigmoid" | "tanh" | "log_softmax" | "flatten" | "identity" => &[],
-        _ => return super::conv_layers::conv_layer_keys(kind),
-    })
-}
-
-/// All layer types.
-pub(crate) const LAYER_TYPES: &[&str] = &[
-    "linear",
-    "relu",
-    "leaky_relu",
-    "sigmoid",
-    "tanh",
-    "gelu",
-    "softmax",
-    "log_softmax",
-    "dropout",
-    "flatten",
-    "identity",
-    "conv2d",
-    "max_pool2d",
-    "avg_pool2d",
-    "adaptive_avg_pool2d",
-    "batch_norm1d",
-    "batch_norm2d",
-];
 
 /// A built layer's description for summaries.
 #[derive(Clone, Debug)]
@@ -198,17 +110,16 @@ pub fn build_sequential(
                 })
             }
             "log_softmax" => Box::new(LogSoftmax::new(-1)),
-            kind if super::conv_layers::CONV_LAYER_TYPES.contains(&kind) => {
-                super::conv_layers::build_conv_layer(i, spec, &mut shape, init)?
-                    .expect("a convolutional layer type")
-            }
-            other => {
-                return Err(Error::new(format!(
-                    "model.layers[{i}]: unknown layer type \"{other}\"{}; valid types: {}",
-                    crate::config::suggest(other, LAYER_TYPES),
-                    LAYER_TYPES.join(", ")
-                )))
-            }
+            other => match super::conv_layers::build_conv_layer(i, spec, &mut shape, init)? {
+                Some(layer) => layer,
+                None => {
+                    return Err(Error::new(format!(
+                        "model.layers[{i}]: unknown layer type \"{other}\"{}; valid types: {}",
+                        crate::schema::suggest(other, LAYER_TYPES),
+                        LAYER_TYPES.join(", ")
+                    )))
+                }
+            },
         };
         let params = layer.num_parameters();
         infos.push(LayerInfo {

@@ -4,10 +4,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize, Serializer};
-
-use super::builder::LayerSpec;
+use super::layer_spec::LayerSpec;
 use crate::error::{Error, Result};
 use crate::nn::conv::conv_output_hw;
 use crate::nn::init::Init;
@@ -15,109 +12,16 @@ use crate::nn::{
     AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Conv2dOptions, MaxPool2d,
     Module, Size2,
 };
+use crate::schema::SizeSpec;
 
-/// A size in a config: `3` (square), `[3, 5]` (height, width), or for
-/// padding also `"same"` (output as large as the input, stride 1) or `"valid"` (0).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SizeSpec {
-    Pair(usize, usize),
-    Same,
-}
-
-impl SizeSpec {
-    fn size2(self, key: &str) -> std::result::Result<Size2, String> {
-        match self {
-            SizeSpec::Pair(a, b) => Ok(Size2(a, b)),
-            SizeSpec::Same => Err(format!(
-                "`{key}` = \"same\" is only for padding; give a number like 2 or a pair like [2, 2]"
-            )),
-        }
+/// `SizeSpec::size2` for a layer's key: a pair, or an error for "same".
+fn size2(v: SizeSpec, key: &str) -> std::result::Result<Size2, String> {
+    match v {
+        SizeSpec::Pair(a, b) => Ok(Size2(a, b)),
+        SizeSpec::Same => Err(format!(
+            "`{key}` = \"same\" is only for padding; give a number like 2 or a pair like [2, 2]"
+        )),
     }
-}
-
-impl Serialize for SizeSpec {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match *self {
-            SizeSpec::Pair(a, b) if a == b => s.serialize_u64(a as u64),
-            SizeSpec::Pair(a, b) => [a, b].serialize(s),
-            SizeSpec::Same => s.serialize_str("same"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for SizeSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<SizeSpec, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = SizeSpec;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a size: a whole number like 3, a pair [height, width] like [3, 5], or (padding only) \"same\"")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<SizeSpec, E> {
-                Ok(SizeSpec::Pair(v as usize, v as usize))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<SizeSpec, E> {
-                if v < 0 {
-                    return Err(E::custom(format!("a size cannot be negative, found {v}")));
-                }
-                Ok(SizeSpec::Pair(v as usize, v as usize))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<SizeSpec, E> {
-                match v {
-                    "same" => Ok(SizeSpec::Same),
-                    "valid" => Ok(SizeSpec::Pair(0, 0)),
-                    _ => Err(E::custom(format!(
-                        "unknown size \"{v}\"; expected a number, a pair [height, width], \"same\" or \"valid\""
-                    ))),
-                }
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> std::result::Result<SizeSpec, A::Error> {
-                let mut v = Vec::new();
-                while let Some(x) = a.next_element::<i64>()? {
-                    if x < 0 {
-                        return Err(de::Error::custom(format!(
-                            "a size cannot be negative, found {x}"
-                        )));
-                    }
-                    v.push(x as usize);
-                }
-                match v[..] {
-                    [a, b] => Ok(SizeSpec::Pair(a, b)),
-                    _ => Err(de::Error::custom(format!(
-                        "a size pair is [height, width], found {} values",
-                        v.len()
-                    ))),
-                }
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// The convolutional layer types.
-pub const CONV_LAYER_TYPES: &[&str] = &[
-    "conv2d",
-    "max_pool2d",
-    "avg_pool2d",
-    "adaptive_avg_pool2d",
-    "batch_norm1d",
-    "batch_norm2d",
-];
-
-/// The keys a convolutional layer type accepts (besides `type`).
-pub fn conv_layer_keys(kind: &str) -> Option<&'static [&'static str]> {
-    Some(match kind {
-        "conv2d" => &[
-            "out", "kernel", "stride", "padding", "dilation", "groups", "bias",
-        ],
-        "max_pool2d" | "avg_pool2d" => &["kernel", "stride", "padding"],
-        "adaptive_avg_pool2d" => &["output_size"],
-        "batch_norm1d" | "batch_norm2d" => &["eps", "momentum"],
-        _ => return None,
-    })
 }
 
 fn err(i: usize, spec: &LayerSpec, msg: impl fmt::Display) -> Error {
@@ -151,7 +55,7 @@ fn size(
     min: usize,
 ) -> Result<Size2> {
     let s = match v {
-        Some(v) => v.size2(key).map_err(|m| err(i, spec, m))?,
+        Some(v) => size2(v, key).map_err(|m| err(i, spec, m))?,
         None => default.ok_or_else(|| {
             err(
                 i,
@@ -194,7 +98,7 @@ fn too_big(i: usize, spec: &LayerSpec, shape: &[usize], k: Size2, p: Size2, d: S
 
 /// Builds the convolutional layer `spec` (the `i`-th) for per-sample input
 /// `shape`, updating `shape` to its output. `None` if `spec.kind` is not one
-/// of [`CONV_LAYER_TYPES`].
+/// of the convolutional types (conv2d, pooling, batch norm).
 pub fn build_conv_layer(
     i: usize,
     spec: &LayerSpec,

@@ -1,19 +1,157 @@
-//! Ready architectures built from `nn`, and the builder that turns a config's
-//! list of layers into a network, inferring each layer's input size from the
-//! data (like PyTorch's LazyLinear).
+//! Architectures: one file each with its config struct and `build()`, and the
+//! [`Model`] trait the trainer and the commands hold.
+//!
+//! ```toml
+//! [model]
+//! arch = "sequential"   # the default: a list of layers
+//! ```
+//!
+//! A [`Model`] is a [`Module`] (the parameter tree) that also knows how to
+//! turn a batch's [`Inputs`] into outputs (logits or values, one row per
+//! sample or per position) and what else it can do: a sequential network can
+//! be explained neuron by neuron; a language model can generate.
 
 mod builder;
 mod conv_layers;
+pub mod generate;
+pub mod layer_spec;
+pub mod sequential;
+mod task;
 
-pub use builder::{build_sequential, LayerInfo, LayerSpec};
-pub use conv_layers::SizeSpec;
+use serde::Serialize;
 
-/// The layer types a config may use.
-pub fn builder_layer_types() -> &'static [&'static str] {
-    builder::LAYER_TYPES
+pub use crate::schema::SizeSpec;
+pub use builder::{build_sequential, LayerInfo};
+pub use generate::{generate, Decoder, LanguageModel, Sampler, SamplingOptions};
+pub use layer_spec::{LayerSpec, LAYER_TYPES};
+pub use sequential::{SequentialConfig, SequentialModel};
+pub use task::Task;
+
+use crate::data::Inputs;
+use crate::error::Result;
+use crate::nn::Module;
+use crate::schema::{unknown_name, Source};
+use crate::tensor::Tensor;
+
+/// What a model is built for: the data's shape and what it predicts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataSpec {
+    /// Shape of one sample without the batch dimension ([T] for token sequences).
+    pub sample_shape: Vec<usize>,
+    pub task: Task,
+    /// Numbers to output per sample (classes, 1 for binary, targets) or per
+    /// position (the vocabulary size of a language model).
+    pub num_outputs: usize,
+    /// Token models: the number of distinct token ids.
+    pub vocab_size: Option<usize>,
 }
 
-/// The keys a layer type accepts besides `type` (None for an unknown type).
-pub fn builder_layer_keys(kind: &str) -> Option<&'static [&'static str]> {
-    builder::layer_keys(kind)
+/// A built architecture, as the trainer and the commands hold it.
+pub trait Model: Module {
+    /// The `arch` name ("sequential", "char_rnn", ...).
+    fn arch(&self) -> &'static str;
+
+    /// The outputs for a batch: `[rows, outputs]`, one row per sample (or,
+    /// for a language model, per position: `batch * len` rows of logits).
+    fn forward_inputs(&self, x: &Inputs) -> Tensor;
+
+    /// One row per layer or block: description, output shape, parameters.
+    fn summary(&self) -> Vec<LayerInfo>;
+
+    /// The network as a plain stack of layers, for the commands that only
+    /// make sense for one (`explain`, `visualize`, `boundary`).
+    fn as_sequential(&self) -> Option<&SequentialModel> {
+        None
+    }
+
+    /// The model as a generator of tokens (`nerve generate`).
+    fn as_language_model(&self) -> Option<&dyn LanguageModel> {
+        None
+    }
+
+    /// Forgets any state carried from one batch to the next (a recurrent
+    /// model trained on consecutive windows); called at every epoch's start.
+    fn reset_state(&self) {}
+
+    /// Parameters grouped by layer (or block), for per-layer gradient norms.
+    fn layer_groups(&self) -> Vec<(String, Vec<Tensor>)> {
+        let mut groups: Vec<(String, Vec<Tensor>)> = Vec::new();
+        for (name, t) in self.named_parameters() {
+            let head = name.split('.').next().unwrap_or("").to_string();
+            match groups.last_mut() {
+                Some((g, ps)) if *g == head => ps.push(t),
+                _ => groups.push((head, vec![t])),
+            }
+        }
+        groups
+    }
+
+    /// Extra numbers the model measured during the last backward pass, for
+    /// metrics.csv (e.g. a recurrent layer's gradient norm over time steps).
+    fn probe_metrics(&self) -> Vec<(String, f32)> {
+        Vec::new()
+    }
+}
+
+/// `[model]`: the architecture, chosen by `arch` (default "sequential").
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "arch", rename_all = "snake_case")]
+pub enum ModelConfig {
+    Sequential(SequentialConfig),
+}
+
+/// The `arch` names.
+pub const ARCHITECTURES: &[&str] = &["sequential"];
+
+impl ModelConfig {
+    /// Reads `[model]`: `arch` picks the architecture, whose struct reads the rest.
+    pub fn from_table(mut t: toml::Table, src: &Source) -> Result<ModelConfig> {
+        let arch = match t.remove("arch") {
+            None => "sequential".to_string(),
+            Some(toml::Value::String(s)) => s,
+            Some(other) => crate::bail!(
+                "model.arch must be a name like \"sequential\", found {}",
+                other.type_str()
+            ),
+        };
+        Ok(match arch.as_str() {
+            "sequential" => ModelConfig::Sequential(SequentialConfig::from_table(t, src)?),
+            other => {
+                return Err(unknown_name(
+                    "model.arch",
+                    "architecture",
+                    other,
+                    ARCHITECTURES,
+                ))
+            }
+        })
+    }
+
+    /// The `arch` name.
+    pub fn arch(&self) -> &'static str {
+        match self {
+            ModelConfig::Sequential(_) => "sequential",
+        }
+    }
+
+    /// The sequential config, if that is the architecture.
+    pub fn sequential(&self) -> Option<&SequentialConfig> {
+        match self {
+            ModelConfig::Sequential(c) => Some(c),
+        }
+    }
+
+    /// Checks names and ranges.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            ModelConfig::Sequential(c) => c.validate(),
+        }
+    }
+
+    /// Builds the architecture for the data (initialised from the global seed).
+    pub fn build(&self, data: &DataSpec) -> Result<Box<dyn Model>> {
+        Ok(match self {
+            ModelConfig::Sequential(c) => Box::new(c.build(data)?),
+        })
+    }
 }

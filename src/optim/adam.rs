@@ -15,6 +15,9 @@ struct AdamCore {
     betas: (f32, f32),
     eps: f32,
     weight_decay: f32,
+    /// Per parameter: whether weight decay applies to it (all by default;
+    /// nanoGPT's groups leave out biases and norm weights, the 1-D ones).
+    decays: Vec<bool>,
     decoupled: bool,
     step: u64,
     exp_avg: Vec<Vec<f32>>,
@@ -30,6 +33,7 @@ impl AdamCore {
             betas: (0.9, 0.999),
             eps: 1e-8,
             weight_decay,
+            decays: vec![true; n],
             decoupled,
             step: 0,
             exp_avg: vec![Vec::new(); n],
@@ -49,12 +53,14 @@ impl AdamCore {
         let bc1 = 1.0 - b1.powi(self.step as i32);
         let bc2_sqrt = (1.0 - b2.powi(self.step as i32)).sqrt();
         let step_size = lr / bc1;
-        for ((p, m), v) in self
+        for (((p, m), v), &decays) in self
             .params
             .iter()
             .zip(self.exp_avg.iter_mut())
             .zip(self.exp_avg_sq.iter_mut())
+            .zip(&self.decays)
         {
+            let wd = if decays { wd } else { 0.0 };
             let Some(g) = p.grad() else { continue };
             let gd = g.data();
             let mut pd = p.data_mut();
@@ -202,6 +208,14 @@ macro_rules! adam_variant {
             /// Builder: weight decay λ.
             pub fn weight_decay(mut self, wd: f32) -> $name {
                 self.core.weight_decay = wd;
+                self
+            }
+
+            /// Builder: no weight decay for parameters of fewer than two
+            /// dimensions (biases, norm weights), as nanoGPT's two parameter
+            /// groups do; matrices and embeddings keep it.
+            pub fn no_decay_below_2d(mut self) -> $name {
+                self.core.decays = self.core.params.iter().map(|p| p.ndim() >= 2).collect();
                 self
             }
 

@@ -2,11 +2,14 @@
 //! `torch.optim`), and learning-rate schedules.
 
 mod adam;
+mod clip;
+pub mod config;
 mod rmsprop;
 mod scheduler;
 mod sgd;
 
 pub use adam::{Adam, AdamW};
+pub use clip::{clip_grad_norm_, grad_norm};
 pub use rmsprop::RMSprop;
 pub use scheduler::LrScheduler;
 pub use sgd::SGD;

@@ -4,7 +4,9 @@
 //! exponential: η·γᵗ
 //! cosine:      η_min + (η - η_min)·(1 + cos(π·t/T))/2
 //! warm-up:     linear from η·f to η over the first w epochs, then the schedule
-//!              (counted from the end of the warm-up)
+//!              (counted from the end of the warm-up); or nanoGPT's
+//!              η·(t+1)/(w+1) over the first w steps
+//! cosine with a decay horizon (nanoGPT): η_min once t ≥ T
 
 /// A learning-rate schedule (PyTorch's StepLR, ExponentialLR,
 /// CosineAnnealingLR, LinearLR warm-up).
@@ -15,15 +17,28 @@ pub struct LrScheduler {
     pub warmup: usize,
     /// Learning-rate factor at the start of the warm-up.
     pub warmup_start_factor: f32,
+    /// nanoGPT's warm-up η·(t+1)/(w+1) instead of the linear factor ramp.
+    pub nanogpt_warmup: bool,
 }
 
 /// The decay after warm-up.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ScheduleKind {
     Constant,
-    Step { step_size: usize, gamma: f32 },
-    Exponential { gamma: f32 },
-    Cosine { t_max: usize, eta_min: f32 },
+    Step {
+        step_size: usize,
+        gamma: f32,
+    },
+    Exponential {
+        gamma: f32,
+    },
+    /// `hold`: past `t_max` the rate stays at η_min (nanoGPT) instead of
+    /// rising again (PyTorch's CosineAnnealingLR).
+    Cosine {
+        t_max: usize,
+        eta_min: f32,
+        hold: bool,
+    },
 }
 
 impl LrScheduler {
@@ -32,6 +47,7 @@ impl LrScheduler {
             kind: ScheduleKind::Constant,
             warmup: 0,
             warmup_start_factor: 1.0 / 3.0,
+            nanogpt_warmup: false,
         }
     }
 
@@ -57,6 +73,19 @@ impl LrScheduler {
             kind: ScheduleKind::Cosine {
                 t_max: t_max.max(1),
                 eta_min,
+                hold: false,
+            },
+            ..Self::constant()
+        }
+    }
+
+    /// Cosine over `t_max` epochs or steps, then η_min (nanoGPT's lr_decay_iters).
+    pub fn cosine_then_hold(t_max: usize, eta_min: f32) -> LrScheduler {
+        LrScheduler {
+            kind: ScheduleKind::Cosine {
+                t_max: t_max.max(1),
+                eta_min,
+                hold: true,
             },
             ..Self::constant()
         }
@@ -69,8 +98,18 @@ impl LrScheduler {
         self
     }
 
-    /// The learning rate for epoch `t` (0-based) given the base rate.
+    /// Builder: nanoGPT's warm-up, η·(t+1)/(w+1) over the first `steps`.
+    pub fn with_nanogpt_warmup(mut self, steps: usize) -> LrScheduler {
+        self.warmup = steps;
+        self.nanogpt_warmup = true;
+        self
+    }
+
+    /// The learning rate for epoch (or step) `t` (0-based) given the base rate.
     pub fn lr_at(&self, base_lr: f32, t: usize) -> f32 {
+        if t < self.warmup && self.nanogpt_warmup {
+            return base_lr * (t + 1) as f32 / (self.warmup + 1) as f32;
+        }
         if t < self.warmup {
             let f = self.warmup_start_factor
                 + (1.0 - self.warmup_start_factor) * t as f32 / self.warmup as f32;
@@ -81,7 +120,14 @@ impl LrScheduler {
             ScheduleKind::Constant => base_lr,
             ScheduleKind::Step { step_size, gamma } => base_lr * gamma.powi((t / step_size) as i32),
             ScheduleKind::Exponential { gamma } => base_lr * gamma.powi(t as i32),
-            ScheduleKind::Cosine { t_max, eta_min } => {
+            ScheduleKind::Cosine {
+                t_max,
+                eta_min,
+                hold,
+            } => {
+                if hold && t >= t_max {
+                    return eta_min;
+                }
                 // Past T_max the cosine keeps going (rises again), as in PyTorch.
                 let t = t as f32;
                 eta_min

@@ -20,7 +20,6 @@ use super::task::{predictions, Task};
 use crate::autograd::no_grad;
 use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};
-use crate::nn::Module;
 use crate::tensor::Tensor;
 
 /// Class colours (matplotlib's tab10).
@@ -165,11 +164,12 @@ fn predict_raw(run: &LoadedRun, raw: &[f32], features: usize) -> Vec<Vec<f32>> {
     }
     let n = x.len() / features;
     let t = Tensor::from_vec(x, &[n, features]);
-    let out = no_grad(|| run.model.net.forward(&t));
+    let out = no_grad(|| run.model.forward_inputs(&crate::data::Inputs::Features(t)));
+    let temperature = run.model.as_sequential().map_or(1.0, |s| s.temperature);
     predictions(
         run.meta.task(),
         &out,
-        run.model.temperature,
+        temperature,
         run.meta.target_scaler().as_ref(),
     )
 }

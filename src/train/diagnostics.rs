@@ -23,7 +23,7 @@
 use std::fmt;
 
 use crate::autograd::no_grad;
-use crate::nn::{Module, Sequential};
+use crate::nn::Sequential;
 use crate::tensor::Tensor;
 
 /// What went wrong.
@@ -96,8 +96,8 @@ pub struct Diagnostics {
     last_batch_loss: f32,
     epoch: usize,
     batch: usize,
-    /// Layer index and its parameters, for per-layer gradient norms.
-    layers: Vec<(usize, Vec<Tensor>)>,
+    /// Layer (or block) name and its parameters, for per-layer gradient norms.
+    layers: Vec<(String, Vec<Tensor>)>,
     grad_sums: Vec<f64>,
     grad_batches: usize,
     first_grad_norms: Option<Vec<f32>>,
@@ -106,20 +106,17 @@ pub struct Diagnostics {
 }
 
 impl Diagnostics {
-    /// Watches `net`, built from layers of the given config types, trained at `lr`.
-    pub fn new(net: &Sequential, layer_kinds: Vec<String>, lr: f32, warm_start: bool) -> Self {
-        let mut layers: Vec<(usize, Vec<Tensor>)> = Vec::new();
-        for (name, t) in net.named_parameters() {
-            let idx: usize = name
-                .split('.')
-                .next()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            match layers.last_mut() {
-                Some((i, ps)) if *i == idx => ps.push(t),
-                _ => layers.push((idx, vec![t])),
-            }
-        }
+    /// Watches a model whose parameters come in `groups` (a layer or block
+    /// each, named by its index in a Sequential or its name in the model),
+    /// built from layers of the given config types (empty for an
+    /// architecture that is not a list of layers), trained at `lr`.
+    pub fn new(
+        groups: Vec<(String, Vec<Tensor>)>,
+        layer_kinds: Vec<String>,
+        lr: f32,
+        warm_start: bool,
+    ) -> Self {
+        let layers = groups;
         let n = layers.len();
         Diagnostics {
             found: Vec::new(),
@@ -167,7 +164,13 @@ impl Diagnostics {
     pub fn grad_columns(&self) -> Vec<String> {
         self.layers
             .iter()
-            .map(|(i, _)| format!("grad_norm_layer{i}"))
+            .map(|(i, _)| {
+                if i.parse::<usize>().is_ok() {
+                    format!("grad_norm_layer{i}")
+                } else {
+                    format!("grad_norm_{i}")
+                }
+            })
             .collect()
     }
 
@@ -288,12 +291,14 @@ impl Diagnostics {
         &mut self,
         train_loss: f32,
         val_loss: Option<f32>,
-        net: &Sequential,
-        probe: &Tensor,
+        net: Option<&Sequential>,
+        probe: Option<&Tensor>,
     ) -> Vec<Diagnostic> {
         let before = self.found.len();
         self.losses.push((train_loss, val_loss));
-        self.check_units(net, probe);
+        if let (Some(net), Some(probe)) = (net, probe) {
+            self.check_units(net, probe);
+        }
         self.check_gradients();
         self.check_loss_trend();
         self.check_overfitting();
@@ -487,10 +492,14 @@ impl Diagnostics {
         }
         if !self.has(Kind::IdenticalUnits) {
             // Every weight matrix except the output layer's.
-            let weights: Vec<(usize, Tensor)> = self
+            let weights: Vec<(String, Tensor)> = self
                 .layers
                 .iter()
-                .filter_map(|(i, ps)| ps.iter().find(|p| p.ndim() >= 2).map(|w| (*i, w.clone())))
+                .filter_map(|(i, ps)| {
+                    ps.iter()
+                        .find(|p| p.ndim() >= 2)
+                        .map(|w| (i.clone(), w.clone()))
+                })
                 .collect();
             let hidden = weights.len().saturating_sub(1);
             let mut bad = Vec::new();

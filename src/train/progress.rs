@@ -52,3 +52,44 @@ impl EpochBar {
         self.bar.finish_and_clear();
     }
 }
+
+/// A progress bar over the optimizer steps of a run counted in steps.
+pub struct StepBar {
+    bar: ProgressBar,
+}
+
+impl StepBar {
+    pub fn new(done: usize, total: usize, visible: bool) -> StepBar {
+        let bar = ProgressBar::with_draw_target(
+            Some(total as u64),
+            if visible {
+                ProgressDrawTarget::stderr_with_hz(8)
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        bar.set_style(
+            ProgressStyle::with_template("step {pos}/{len} [{bar:30.cyan/blue}] {msg} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_position(done as u64);
+        StepBar { bar }
+    }
+
+    /// Updates the bar: steps done, the running loss, throughput and the learning rate.
+    pub fn update(&self, step: usize, loss: f32, rate: f64, unit: &str, lr: f32) {
+        self.bar.set_position(step as u64);
+        self.bar
+            .set_message(format!("loss {loss:.4} {rate:.0} {unit}/s lr {lr:.2e}"));
+    }
+
+    /// Hides the bar while `f` prints.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.bar.suspend(f)
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

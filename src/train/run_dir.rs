@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::setup::{build_model_for, BuiltModel};
 use super::task::Task;
 use crate::config::Config;
 use crate::data::Standardizer;
 use crate::error::{describe_io, Error, Result};
 use crate::io::{load_safetensors, load_state_dict_into, save_safetensors, write_atomic};
+use crate::models::{DataSpec, Model, SequentialModel};
 use crate::nn::Module;
 use crate::optim::Optimizer;
 
@@ -19,6 +19,8 @@ use crate::optim::Optimizer;
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochRow {
     pub epoch: usize,
+    /// Optimizer steps done when the row was written.
+    pub step: usize,
     pub lr: f32,
     pub train_loss: f32,
     /// Classification and binary tasks (None for a regression).
@@ -58,7 +60,7 @@ fn opt_col(name: &str, v: Option<f32>) -> String {
 /// accuracy columns are left out of a regression's file).
 pub fn metrics_csv(rows: &[EpochRow]) -> String {
     let accuracy = rows.first().is_none_or(|r| r.train_accuracy.is_some());
-    let mut header = vec!["epoch", "lr", "train_loss"];
+    let mut header = vec!["epoch", "step", "lr", "train_loss"];
     if accuracy {
         header.push("train_accuracy");
     }
@@ -76,6 +78,7 @@ pub fn metrics_csv(rows: &[EpochRow]) -> String {
     for r in rows {
         let mut f = vec![
             r.epoch.to_string(),
+            r.step.to_string(),
             format!("{:e}", r.lr),
             format!("{:.6}", r.train_loss),
         ];
@@ -109,6 +112,7 @@ pub fn parse_metrics(text: &str, file: &str) -> Result<Vec<EpochRow>> {
     };
     let known = [
         "epoch",
+        "step",
         "lr",
         "train_loss",
         "train_accuracy",
@@ -143,6 +147,10 @@ pub fn parse_metrics(text: &str, file: &str) -> Result<Vec<EpochRow>> {
         };
         rows.push(EpochRow {
             epoch: f[c_epoch].parse().map_err(|_| bad())?,
+            step: match col("step") {
+                Some(j) => f[j].parse().map_err(|_| bad())?,
+                None => 0,
+            },
             lr: num(f[c_lr])?,
             train_loss: num(f[c_loss])?,
             train_accuracy: optn(col("train_accuracy"))?,
@@ -182,13 +190,25 @@ pub struct RunMeta {
     pub standardize_mean: Vec<f32>,
     #[serde(default)]
     pub standardize_std: Vec<f32>,
+    /// The architecture (`model.arch`).
+    #[serde(default = "default_arch")]
+    pub arch: String,
     /// Epochs completed.
     pub epochs_done: usize,
+    /// Optimizer steps completed.
+    #[serde(default)]
+    pub steps_done: usize,
+    /// Token models: the number of token ids (the vocabulary in vocab.json).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab_size: Option<usize>,
     /// Best validation loss so far and its epoch (early stopping).
     #[serde(default)]
     pub best_val_loss: Option<f32>,
     #[serde(default)]
     pub best_epoch: Option<usize>,
+    /// The optimizer step of the best validation loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_step: Option<usize>,
     /// Epochs since the last improvement.
     #[serde(default)]
     pub epochs_without_improvement: usize,
@@ -206,6 +226,10 @@ pub struct RunMeta {
     /// Whether training finished (all epochs or early stop).
     #[serde(default)]
     pub finished: bool,
+}
+
+fn default_arch() -> String {
+    "sequential".into()
 }
 
 impl RunMeta {
@@ -228,6 +252,7 @@ impl RunMeta {
             Task::Classification => self.class_names.len(),
             Task::Binary => 1,
             Task::Regression => self.target_names.len(),
+            Task::Language => self.vocab_size.unwrap_or(0),
         }
     }
 
@@ -294,6 +319,10 @@ impl RunPaths {
         Ok(())
     }
 
+    pub fn vocab(&self) -> PathBuf {
+        self.dir.join("vocab.json")
+    }
+
     pub fn save_model(&self, net: &dyn Module, path: &Path) -> Result<()> {
         save_safetensors(path, &net.state_dict(), None)
     }
@@ -338,7 +367,31 @@ pub struct LoadedRun {
     pub dir: PathBuf,
     pub config: Config,
     pub meta: RunMeta,
-    pub model: BuiltModel,
+    pub model: Box<dyn Model>,
+}
+
+impl LoadedRun {
+    /// The model as a stack of layers, or an error naming the command that
+    /// needs one.
+    pub fn sequential(&self, command: &str) -> Result<&SequentialModel> {
+        self.model.as_sequential().ok_or_else(|| {
+            Error::new(format!(
+                "`nerve {command}` works on models that are a list of layers (model.arch = \"sequential\"); {} is a \"{}\" model",
+                self.dir.display(),
+                self.model.arch()
+            ))
+        })
+    }
+
+    /// What the model was built for.
+    pub fn data_spec(&self) -> DataSpec {
+        DataSpec {
+            sample_shape: self.meta.input_shape.clone(),
+            task: self.meta.task(),
+            num_outputs: self.meta.num_outputs(),
+            vocab_size: self.meta.vocab_size,
+        }
+    }
 }
 
 /// Loads a run directory written by `nerve train`.
@@ -349,9 +402,15 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun> {
     let paths = RunPaths::new(dir);
     let config = Config::load(&paths.config())?;
     let meta = paths.load_meta()?;
-    let mut model = build_model_for(&config, &meta.input_shape, meta.task(), meta.num_outputs())?;
-    load_weights(&model.net, &paths.model())?;
-    model.net.eval();
+    let spec = DataSpec {
+        sample_shape: meta.input_shape.clone(),
+        task: meta.task(),
+        num_outputs: meta.num_outputs(),
+        vocab_size: meta.vocab_size,
+    };
+    let mut model = config.model.build(&spec)?;
+    load_weights(model.as_ref(), &paths.model())?;
+    model.eval();
     Ok(LoadedRun {
         dir: dir.to_path_buf(),
         config,

@@ -4,15 +4,17 @@ use std::path::Path;
 
 use crate::config::{resolve_path, Config};
 use crate::data::image_folder::load_image_folders;
-use crate::data::{load_mnist, read_csv_with_features, synthetic, CsvOptions, Dataset};
+use crate::data::{
+    load_mnist, read_csv_with_features, synthetic, Augmented, Augmenter, BatchSource, CsvOptions,
+    Dataset, Standardizer,
+};
 use crate::error::{Error, Result};
-use crate::models::{build_sequential, LayerInfo};
-use crate::nn::init::Init;
-use crate::nn::{Module, Sequential};
-use crate::optim::{Adam, AdamW, LrScheduler, Optimizer, RMSprop, SGD};
-use crate::tensor::Tensor;
+use crate::models::{DataSpec, SequentialModel};
 
-use super::task::Task;
+use super::task::{
+    fit_target_scaler, num_outputs, resolve_task, scale_targets, target_names, MetricsAccumulator,
+    Task,
+};
 
 /// Training, validation and test sets.
 pub struct Splits {
@@ -34,14 +36,17 @@ pub fn load_splits(cfg: &Config, config_dir: &Path) -> Result<Splits> {
             (train, Some(test), Vec::new())
         }
         name if synthetic::is_synthetic(name) => {
-            let o = cfg.synthetic_options().expect("options of a synthetic set");
+            let o = cfg
+                .data
+                .synthetic_options()
+                .expect("options of a synthetic set");
             let data = synthetic::generate(name, &o)?;
             (data, None, synthetic::feature_names(name))
         }
         "image_folder" => {
             let dir = resolve_path(d.path.as_deref().unwrap_or_default(), config_dir);
             let test_dir = d.test_path.as_deref().map(|t| resolve_path(t, config_dir));
-            let opts = cfg.image_folder_options();
+            let opts = cfg.data.image_folder_options();
             let (data, test) = load_image_folders(&dir, test_dir.as_deref(), &opts)?;
             (data, test, Vec::new())
         }
@@ -146,166 +151,116 @@ fn remap_classes(mut t: Dataset, names: &[String], file: &str) -> Result<Dataset
     Ok(t)
 }
 
-/// The network a config describes, ready for data of one sample shape.
-pub struct BuiltModel {
-    /// The trained part: every layer except a final softmax/log_softmax.
-    pub net: Sequential,
-    /// Every layer including the output activation, for summaries.
-    pub layers: Vec<LayerInfo>,
-    /// Whether the config ends in softmax (probabilities) — training then uses
-    /// the fused cross-entropy on the logits before it.
-    pub output_activation: Option<String>,
-    /// Output temperature of a final softmax.
-    pub temperature: f32,
-}
-
 /// Builds a classifier and checks it fits the data (inputs and number of classes).
-pub fn build_model(cfg: &Config, sample_shape: &[usize], num_classes: usize) -> Result<BuiltModel> {
+pub fn build_model(
+    cfg: &Config,
+    sample_shape: &[usize],
+    num_classes: usize,
+) -> Result<SequentialModel> {
     build_model_for(cfg, sample_shape, Task::Classification, num_classes)
 }
 
-/// Builds the model for a task and checks it fits the data: the inputs, and
-/// `num_outputs` outputs (classes, 1 for binary, targets for a regression).
-/// A final softmax (classification) or sigmoid (binary) is kept out of the
-/// trained network: training uses the fused loss on the logits before it.
+/// Builds the sequential network of a config for a task and checks it fits
+/// the data: the inputs, and `num_outputs` outputs (classes, 1 for binary,
+/// targets for a regression).
 pub fn build_model_for(
     cfg: &Config,
     sample_shape: &[usize],
     task: Task,
     num_outputs: usize,
-) -> Result<BuiltModel> {
-    let init = Init::parse(&cfg.model.init)
-        .ok_or_else(|| Error::new(format!("model.init: unknown \"{}\"", cfg.model.init)))?;
-    let specs = &cfg.model.layers;
-    if specs.is_empty() {
-        // build_sequential's message says what to add.
-        build_sequential(specs, sample_shape, init)?;
-    }
-    let last = specs.last().map(|s| s.kind.as_str()).unwrap_or("");
-    check_output_layer(task, last, specs.len())?;
-    let (trained_specs, output_activation, temperature) = match last {
-        "sigmoid" if task == Task::Binary => {
-            (&specs[..specs.len() - 1], Some(last.to_string()), 1.0)
-        }
-        "softmax" | "log_softmax" if task == Task::Classification => (
-            &specs[..specs.len() - 1],
-            Some(last.to_string()),
-            specs[specs.len() - 1].temperature.unwrap_or(1.0),
-        ),
-        _ => (&specs[..], None, 1.0),
-    };
-    if trained_specs.is_empty() {
-        return Err(Error::new(
-            "model.layers: a model needs at least one layer with weights before the softmax",
-        ));
-    }
-    let (net, trained_infos) = build_sequential(trained_specs, sample_shape, init)?;
-    let out = &trained_infos.last().expect("non-empty").output_shape;
-    if out.len() != 1 || out[0] != num_outputs {
-        let idx = trained_infos.len() - 1;
-        let need = match task {
-            Task::Classification => format!("the data has {num_outputs} classes"),
-            Task::Binary => {
-                "a binary task needs one output (the logit of the positive class)".to_string()
-            }
-            Task::Regression => format!(
-                "the regression has {num_outputs} target{}",
-                if num_outputs == 1 { "" } else { "s" }
-            ),
-        };
+) -> Result<SequentialModel> {
+    let Some(seq) = cfg.model.sequential() else {
         return Err(Error::new(format!(
-            "model: the last layer (model.layers[{idx}], {}) outputs shape {:?} per sample, but {need}; set its out = {}",
-            specs[idx].kind, out, num_outputs
+            "model.arch = \"{}\" is not a list of layers",
+            cfg.model.arch()
         )));
-    }
-    if net.num_parameters() == 0 {
-        return Err(Error::new(
-            "model.layers: the model has no trainable parameters; add a linear layer",
-        ));
-    }
-    // The summary lists the output activation too (it has no weights).
-    let mut layers = trained_infos;
-    if trained_specs.len() < specs.len() {
-        let last_out = layers.last().expect("non-empty").output_shape.clone();
-        let tail = &specs[trained_specs.len()..];
-        let (_, mut act) = build_sequential(tail, &last_out, init).map_err(|e| {
-            // Rebuild the whole list so the error names the layer's real index.
-            build_sequential(specs, sample_shape, init)
-                .err()
-                .unwrap_or(e)
-        })?;
-        act[0].index = trained_specs.len();
-        layers.extend(act);
-    }
-    Ok(BuiltModel {
-        net,
-        layers,
-        output_activation,
-        temperature,
+    };
+    seq.build(&DataSpec {
+        sample_shape: sample_shape.to_vec(),
+        task,
+        num_outputs,
+        vocab_size: None,
     })
 }
 
-/// Checks that the config's last layer suits the task.
-fn check_output_layer(task: Task, last: &str, n: usize) -> Result<()> {
-    let idx = n.saturating_sub(1);
-    match (task, last) {
-        (Task::Binary, "softmax" | "log_softmax") => Err(Error::new(format!(
-            "model.layers[{idx}] ({last}): a binary task ends in one output, {{ type = \"linear\", out = 1 }}, \
-             optionally followed by {{ type = \"sigmoid\" }}; a softmax over one output is always 1"
-        ))),
-        (Task::Regression, "softmax" | "log_softmax" | "sigmoid") => Err(Error::new(format!(
-            "model.layers[{idx}] ({last}): a regression ends in a linear layer (its outputs are the \
-             predicted values, unbounded); remove the final {last}"
-        ))),
-        (Task::Classification, "sigmoid") => Err(Error::new(format!(
-            "model.layers[{idx}] (sigmoid): a final sigmoid makes a binary classifier: set model.task = \
-             \"binary\" and out = 1, or end a multi-class model with {{ type = \"softmax\" }}"
-        ))),
-        _ => Ok(()),
+/// A config's data, loaded and split, ready for the trainer.
+pub struct LoadedData {
+    pub train: Box<dyn BatchSource>,
+    pub val: Option<Box<dyn BatchSource>>,
+    pub test: Option<Box<dyn BatchSource>>,
+    /// What a model for this data must take and give.
+    pub spec: DataSpec,
+    /// Class names (classifiers).
+    pub class_names: Vec<String>,
+    /// Feature column names (csv) for predictions.
+    pub feature_names: Vec<String>,
+    /// Regression: the names of the predicted values.
+    pub target_names: Vec<String>,
+    /// csv: the feature standardisation fitted on the training split.
+    pub standardizer: Option<Standardizer>,
+    /// Regression: the target standardisation fitted on the training split.
+    pub target_scaler: Option<Standardizer>,
+    /// Classes (or targets) of the data, for the metrics.
+    pub num_classes: usize,
+    pub target_dim: usize,
+}
+
+impl LoadedData {
+    /// A metrics accumulator for this data's task.
+    pub fn metrics(&self) -> MetricsAccumulator {
+        MetricsAccumulator::new(
+            self.spec.task,
+            self.num_classes,
+            self.target_dim,
+            self.target_scaler.as_ref(),
+        )
     }
 }
 
-/// The optimizer a config names, over `params`.
-pub fn make_optimizer(cfg: &Config, params: Vec<Tensor>) -> Box<dyn Optimizer> {
-    let t = &cfg.train;
-    match t.optimizer.as_str() {
-        "sgd" => Box::new(
-            SGD::new(params, t.lr)
-                .momentum(t.momentum)
-                .nesterov(t.nesterov)
-                .weight_decay(t.weight_decay.unwrap_or(0.0)),
-        ),
-        "adamw" => Box::new(
-            AdamW::new(params, t.lr)
-                .betas(t.betas[0], t.betas[1])
-                .eps(t.eps)
-                .weight_decay(t.weight_decay.unwrap_or(0.01)),
-        ),
-        "rmsprop" => Box::new(
-            RMSprop::new(params, t.lr)
-                .alpha(t.alpha)
-                .eps(t.eps)
-                .momentum(t.momentum)
-                .centered(t.centered)
-                .weight_decay(t.weight_decay.unwrap_or(0.0)),
-        ),
-        _ => Box::new(
-            Adam::new(params, t.lr)
-                .betas(t.betas[0], t.betas[1])
-                .eps(t.eps)
-                .weight_decay(t.weight_decay.unwrap_or(0.0)),
-        ),
+/// Loads and splits the data of a config, decides the task, and scales a
+/// regression's targets (statistics from the training split).
+pub fn load_data(cfg: &Config, config_dir: &Path) -> Result<LoadedData> {
+    let mut splits = load_splits(cfg, config_dir)?;
+    let task = resolve_task(cfg, &splits.train)?;
+    let target_scaler = fit_target_scaler(cfg, task, &splits.train);
+    if let Some(s) = &target_scaler {
+        scale_targets(&mut splits.train, s)?;
+        for d in [splits.val.as_mut(), splits.test.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            scale_targets(d, s)?;
+        }
     }
-}
-
-/// The learning-rate schedule a config names.
-pub fn make_scheduler(cfg: &Config) -> LrScheduler {
-    let t = &cfg.train;
-    let s = match t.schedule.as_str() {
-        "step" => LrScheduler::step(t.step_size, t.gamma),
-        "exponential" => LrScheduler::exponential(t.gamma),
-        "cosine" => LrScheduler::cosine(t.epochs.saturating_sub(t.warmup_epochs).max(1), t.eta_min),
-        _ => LrScheduler::constant(),
+    let train = splits.train;
+    let spec = DataSpec {
+        sample_shape: train.sample_shape.clone(),
+        task,
+        num_outputs: num_outputs(task, &train),
+        vocab_size: None,
     };
-    s.with_warmup(t.warmup_epochs, 1.0 / 3.0)
+    let target_names = target_names(cfg, task, &train);
+    let (class_names, standardizer) = (train.class_names.clone(), train.standardizer.clone());
+    let (num_classes, target_dim) = (train.num_classes(), train.target_dim());
+    let train: Box<dyn BatchSource> = match &cfg.data.augment {
+        Some(a) => {
+            let aug = Augmenter::new(a, &train.sample_shape, cfg.train.seed)?;
+            Box::new(Augmented::new(train, aug))
+        }
+        None => Box::new(train),
+    };
+    let boxed = |d: Option<Dataset>| d.map(|d| Box::new(d) as Box<dyn BatchSource>);
+    Ok(LoadedData {
+        train,
+        val: boxed(splits.val),
+        test: boxed(splits.test),
+        spec,
+        class_names,
+        feature_names: splits.feature_names,
+        target_names,
+        standardizer,
+        target_scaler,
+        num_classes,
+        target_dim,
+    })
 }

@@ -18,53 +18,13 @@
 
 use crate::autograd::no_grad;
 use crate::config::Config;
-use crate::data::{BatchTargets, Dataset, Standardizer, Targets};
+use crate::data::{BatchSource, BatchTargets, Dataset, Standardizer, Targets};
 use crate::error::{Error, Result};
+use crate::models::Model;
 use crate::nn::{binary_cross_entropy_with_logits, cross_entropy, mse_loss, Module, Reduction};
 use crate::tensor::Tensor;
 
-/// What a model is trained to predict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Task {
-    /// One of C classes: softmax over C logits, cross-entropy.
-    #[default]
-    Classification,
-    /// One of two classes: one sigmoid output, binary cross-entropy.
-    Binary,
-    /// Real values: linear outputs, mean squared error.
-    Regression,
-}
-
-impl Task {
-    /// Parses a config name ("classification", "binary", "regression").
-    pub fn parse(name: &str) -> Option<Task> {
-        match name {
-            "classification" => Some(Task::Classification),
-            "binary" => Some(Task::Binary),
-            "regression" => Some(Task::Regression),
-            _ => None,
-        }
-    }
-
-    /// The config name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Task::Classification => "classification",
-            Task::Binary => "binary",
-            Task::Regression => "regression",
-        }
-    }
-
-    /// The task recorded in a run's run.json ("" in runs from before tasks: classification).
-    pub fn from_meta(name: &str) -> Task {
-        Task::parse(name).unwrap_or_default()
-    }
-
-    /// Whether the model predicts classes.
-    pub fn is_classifier(self) -> bool {
-        self != Task::Regression
-    }
-}
+pub use crate::models::Task;
 
 /// Decides the task from `model.task` (if given) and the data, and checks
 /// that they agree: a binary task needs exactly two classes, a regression
@@ -73,7 +33,10 @@ impl Task {
 /// output (or a final sigmoid) mean binary; anything else classification.
 pub fn resolve_task(cfg: &Config, train: &Dataset) -> Result<Task> {
     let numeric = matches!(train.targets, Targets::Values { .. });
-    let explicit = match cfg.model.task.as_deref() {
+    let Some(seq) = cfg.model.sequential() else {
+        return Ok(Task::Classification);
+    };
+    let explicit = match seq.task.as_deref() {
         Some(name) => Some(Task::parse(name).ok_or_else(|| {
             Error::new(format!(
                 "model.task: unknown task \"{name}\"; valid: classification, binary, regression"
@@ -84,7 +47,7 @@ pub fn resolve_task(cfg: &Config, train: &Dataset) -> Result<Task> {
     let task = explicit.unwrap_or_else(|| {
         if numeric {
             Task::Regression
-        } else if train.num_classes() == 2 && ends_in_one_output(cfg) {
+        } else if train.num_classes() == 2 && seq.ends_in_one_output() {
             Task::Binary
         } else {
             Task::Classification
@@ -124,26 +87,13 @@ pub fn resolve_task(cfg: &Config, train: &Dataset) -> Result<Task> {
     }
 }
 
-/// Whether the config's network ends in one output (a final `linear` with
-/// `out = 1`, possibly followed by a sigmoid).
-fn ends_in_one_output(cfg: &Config) -> bool {
-    let layers = &cfg.model.layers;
-    if layers.last().is_some_and(|l| l.kind == "sigmoid") {
-        return true;
-    }
-    layers
-        .iter()
-        .rev()
-        .find(|l| l.kind == "linear")
-        .is_some_and(|l| l.out == Some(1))
-}
-
 /// How many numbers the model must output per sample.
 pub fn num_outputs(task: Task, data: &Dataset) -> usize {
     match task {
         Task::Classification => data.num_classes(),
         Task::Binary => 1,
         Task::Regression => data.target_dim(),
+        Task::Language => data.num_classes(),
     }
 }
 
@@ -197,7 +147,9 @@ pub fn batch_loss(task: Task, out: &Tensor, y: &BatchTargets) -> Tensor {
 
 fn loss_with(task: Task, out: &Tensor, y: &BatchTargets, r: Reduction) -> Tensor {
     match (task, y) {
-        (Task::Classification, BatchTargets::Classes(c)) => cross_entropy(out, c, r),
+        (Task::Classification | Task::Language, BatchTargets::Classes(c)) => {
+            cross_entropy(out, c, r)
+        }
         (Task::Binary, BatchTargets::Classes(c)) => {
             binary_cross_entropy_with_logits(out, &binary_targets(c, out.shape()), r)
         }
@@ -258,6 +210,11 @@ pub struct Metrics {
     pub r2_per_target: Vec<f32>,
     /// Classification and binary: confusion[true][predicted].
     pub confusion: Vec<Vec<usize>>,
+    /// Language: e^loss, the number of equally likely tokens the model is
+    /// as unsure as.
+    pub perplexity: Option<f32>,
+    /// Language: loss / ln 2, the bits per token (per character for a char model).
+    pub bits_per_token: Option<f32>,
 }
 
 impl Metrics {
@@ -272,6 +229,8 @@ impl Metrics {
             ("mae", self.mae),
             ("rmse", self.rmse),
             ("r2", self.r2),
+            ("perplexity", self.perplexity),
+            ("bits_per_token", self.bits_per_token),
         ]
         .into_iter()
         .filter_map(|(n, v)| v.map(|v| (n, v)))
@@ -291,6 +250,11 @@ impl Metrics {
     pub fn short(&self) -> String {
         match self.task {
             Task::Classification => format!("acc {}", pct(self.accuracy)),
+            Task::Language => format!(
+                "ppl {:.2} bpc {:.3}",
+                self.perplexity.unwrap_or(f32::NAN),
+                self.bits_per_token.unwrap_or(f32::NAN)
+            ),
             Task::Binary => format!(
                 "acc {} F1 {:.3}",
                 pct(self.accuracy),
@@ -308,6 +272,14 @@ impl Metrics {
     /// One line for the end of training or `nerve eval`.
     pub fn long(&self) -> String {
         match self.task {
+            Task::Language => format!(
+                "loss {:.4}, perplexity {:.3}, {:.4} bits per token, next-token accuracy {} ({} tokens)",
+                self.loss,
+                self.perplexity.unwrap_or(f32::NAN),
+                self.bits_per_token.unwrap_or(f32::NAN),
+                pct(self.accuracy),
+                self.total
+            ),
             Task::Classification => format!(
                 "loss {:.4}, accuracy {} ({}/{})",
                 self.loss,
@@ -363,6 +335,8 @@ pub struct MetricsAccumulator {
     y_sq: Vec<f64>,
     /// Regression: each target's standard deviation (1 without scaling).
     scale: Vec<f32>,
+    /// Language: positions whose most likely next token was right.
+    correct: usize,
 }
 
 impl MetricsAccumulator {
@@ -374,7 +348,11 @@ impl MetricsAccumulator {
         target_dim: usize,
         scaler: Option<&Standardizer>,
     ) -> MetricsAccumulator {
-        let k = if task == Task::Binary { 2 } else { classes };
+        let k = match task {
+            Task::Binary => 2,
+            Task::Language => 0,
+            _ => classes,
+        };
         let d = if task == Task::Regression {
             target_dim
         } else {
@@ -390,6 +368,7 @@ impl MetricsAccumulator {
             y_sum: vec![0.0; d],
             y_sq: vec![0.0; d],
             scale: scaler.map_or(vec![1.0; d], |s| s.std.clone()),
+            correct: 0,
         }
     }
 
@@ -405,6 +384,14 @@ impl MetricsAccumulator {
         self.n += rows;
         let o = out.data();
         match (self.task, y) {
+            (Task::Language, BatchTargets::Classes(c)) => {
+                let cols = out.shape()[1].max(1);
+                for (row, &t) in o.chunks(cols).zip(c) {
+                    if crate::models::generate::argmax(row) == t {
+                        self.correct += 1;
+                    }
+                }
+            }
             (Task::Classification, BatchTargets::Classes(c)) => {
                 let cols = out.shape()[1];
                 for (row, &t) in o.chunks(cols.max(1)).zip(c) {
@@ -447,7 +434,8 @@ impl MetricsAccumulator {
         let n = self.n.max(1) as f64;
         let correct: usize = (0..self.confusion.len())
             .map(|i| self.confusion[i][i])
-            .sum();
+            .sum::<usize>()
+            + self.correct;
         let mut m = Metrics {
             task: self.task,
             loss: (self.loss_sum / n) as f32,
@@ -462,9 +450,16 @@ impl MetricsAccumulator {
             r2: None,
             r2_per_target: Vec::new(),
             confusion: self.confusion.clone(),
+            perplexity: None,
+            bits_per_token: None,
         };
         match self.task {
             Task::Classification => m.accuracy = Some((correct as f64 / n) as f32),
+            Task::Language => {
+                m.accuracy = Some((correct as f64 / n) as f32);
+                m.perplexity = Some((self.loss_sum / n).exp() as f32);
+                m.bits_per_token = Some((self.loss_sum / n / std::f64::consts::LN_2) as f32);
+            }
             Task::Binary => {
                 let c = &self.confusion;
                 let (tp, fp, fn_) = (c[1][1] as f64, c[0][1] as f64, c[1][0] as f64);
@@ -516,17 +511,32 @@ pub fn evaluate_task(
     scaler: Option<&Standardizer>,
 ) -> Metrics {
     let mut acc = MetricsAccumulator::for_data(task, data, scaler);
-    let n = data.len();
-    let bs = batch_size.max(1);
     no_grad(|| {
-        let mut start = 0;
-        while start < n {
-            let idx: Vec<usize> = (start..(start + bs).min(n)).collect();
-            let (x, y) = data.batch(&idx);
-            let out = net.forward(&x);
-            let loss = batch_loss(task, &out, &y).item();
-            acc.add(&out, &y, loss);
-            start += bs;
+        for b in data.eval_batches(batch_size, None) {
+            let out = net.forward(b.inputs.features());
+            let loss = batch_loss(task, &out, &b.targets).item();
+            acc.add(&out, &b.targets, loss);
+        }
+    });
+    acc.finish()
+}
+
+/// Evaluates a model on a batch source: at most `limit` batches of
+/// `batch_size` (all of them when None), without recording gradients.
+pub fn evaluate_model(
+    model: &dyn Model,
+    task: Task,
+    data: &dyn BatchSource,
+    acc: MetricsAccumulator,
+    batch_size: usize,
+    limit: Option<usize>,
+) -> Metrics {
+    let mut acc = acc;
+    no_grad(|| {
+        for b in data.eval_batches(batch_size, limit) {
+            let out = model.forward_inputs(&b.inputs);
+            let loss = batch_loss(task, &out, &b.targets).item();
+            acc.add(&out, &b.targets, loss);
         }
     });
     acc.finish()
@@ -544,7 +554,9 @@ pub fn predictions(
 ) -> Vec<Vec<f32>> {
     let cols = out.shape().get(1).copied().unwrap_or(1).max(1);
     let v = match task {
-        Task::Classification => out.softmax_with_temperature(-1, temperature).to_vec(),
+        Task::Classification | Task::Language => {
+            out.softmax_with_temperature(-1, temperature).to_vec()
+        }
         Task::Binary => out
             .to_vec()
             .into_iter()
