@@ -13,6 +13,7 @@
 //! ```
 
 pub mod autograd;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;
 pub mod data;
@@ -25,6 +26,8 @@ pub mod optim;
 pub mod schema;
 pub mod tensor;
 pub mod train;
+#[cfg(feature = "viz")]
+pub mod viz;
 
 pub use autograd::{gradcheck, is_grad_enabled, no_grad, GradcheckReport, NoGradGuard};
 pub use error::{Error, Result};

@@ -446,6 +446,7 @@ fn augmentation_touches_training_batches_only() {
             progress: false,
             quiet: true,
             config_dir: d.clone(),
+            plot: Some(nerve::viz::plot_history),
         },
     )
     .unwrap();

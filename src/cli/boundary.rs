@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use crate::error::{Error, Result};
-use crate::train::boundary::{check_drawable, plot_boundary, BoundaryOptions};
+use crate::viz::boundary::{check_drawable, plot_boundary, BoundaryOptions};
 use crate::train::{load_run, load_splits};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::error::Result;
-use crate::train::compare::{load_history, plot_runs};
+use crate::viz::compare::{load_history, plot_runs};
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {

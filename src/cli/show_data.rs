@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::data::{Augmenter, DataLoader, Dataset, Targets};
 use crate::error::{Error, Result};
 use crate::train::load_splits;
-use crate::train::pictures::draw_image_grid;
+use crate::viz::pictures::draw_image_grid;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Split {

@@ -78,6 +78,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         progress: !args.no_progress,
         quiet: args.quiet,
         config_dir,
+        plot: Some(crate::viz::plot_history),
     };
     train(&cfg, &opts)?;
     Ok(())

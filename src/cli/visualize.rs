@@ -9,7 +9,7 @@ use crate::autograd::no_grad;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use crate::train::load_run;
-use crate::train::pictures::{draw_feature_maps, FeatureMaps};
+use crate::viz::pictures::{draw_feature_maps, FeatureMaps};
 
 #[derive(Args, Debug)]
 pub struct VisualizeArgs {

@@ -234,13 +234,13 @@ pub const COLORS: &[&str] = &["rgb", "grayscale"];
 impl DataConfig {
     /// image_folder: (height, width), channels and what to do with bad images,
     /// with the defaults filled in (32x32, RGB, skip).
-    pub fn image_folder_options(&self) -> crate::data::ImageFolderOptions {
+    pub fn image_folder_options(&self) -> ImageFolderOptions {
         let d = self;
         let size = match d.image_size {
             Some(SizeSpec::Pair(h, w)) => (h, w),
             _ => (32, 32),
         };
-        crate::data::ImageFolderOptions {
+        ImageFolderOptions {
             size,
             channels: if d.color.as_deref() == Some("grayscale") {
                 1
@@ -250,8 +250,8 @@ impl DataConfig {
             on_bad_image: d
                 .on_bad_image
                 .as_deref()
-                .and_then(crate::data::BadImage::parse)
-                .unwrap_or(crate::data::BadImage::Skip),
+                .and_then(BadImage::parse)
+                .unwrap_or(BadImage::Skip),
         }
     }
 
@@ -297,8 +297,8 @@ impl DataConfig {
             }
         }
         if let Some(b) = &d.on_bad_image {
-            let names = crate::data::BadImage::NAMES;
-            if crate::data::BadImage::parse(b).is_none() {
+            let names = BadImage::NAMES;
+            if BadImage::parse(b).is_none() {
                 bail!(
                     "data.on_bad_image: unknown choice \"{b}\"{}; valid: {}",
                     suggest(b, names),
@@ -326,3 +326,48 @@ impl DataConfig {
         Ok(())
     }
 }
+
+/// What to do with a file that has an image extension but cannot be decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadImage {
+    /// Print a warning naming the file and leave it out.
+    Skip,
+    /// Stop with an error naming the file.
+    Error,
+}
+
+impl BadImage {
+    /// The config names: "skip" and "error".
+    pub const NAMES: &'static [&'static str] = &["skip", "error"];
+
+    /// Parses "skip" or "error".
+    pub fn parse(s: &str) -> Option<BadImage> {
+        match s {
+            "skip" => Some(BadImage::Skip),
+            "error" => Some(BadImage::Error),
+            _ => None,
+        }
+    }
+}
+
+/// How to read an image folder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageFolderOptions {
+    /// (height, width) every image is resized to.
+    pub size: (usize, usize),
+    /// 1 (grayscale) or 3 (RGB).
+    pub channels: usize,
+    /// What to do with undecodable files.
+    pub on_bad_image: BadImage,
+}
+
+impl Default for ImageFolderOptions {
+    fn default() -> Self {
+        ImageFolderOptions {
+            size: (32, 32),
+            channels: 3,
+            on_bad_image: BadImage::Skip,
+        }
+    }
+}
+

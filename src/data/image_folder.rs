@@ -22,49 +22,7 @@ use rayon::prelude::*;
 use crate::data::dataset::{Dataset, Targets};
 use crate::error::{describe_io, Error, Result};
 
-/// What to do with a file that has an image extension but cannot be decoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BadImage {
-    /// Print a warning naming the file and leave it out.
-    Skip,
-    /// Stop with an error naming the file.
-    Error,
-}
-
-impl BadImage {
-    /// The config names: "skip" and "error".
-    pub const NAMES: &'static [&'static str] = &["skip", "error"];
-
-    /// Parses "skip" or "error".
-    pub fn parse(s: &str) -> Option<BadImage> {
-        match s {
-            "skip" => Some(BadImage::Skip),
-            "error" => Some(BadImage::Error),
-            _ => None,
-        }
-    }
-}
-
-/// How to read an image folder.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ImageFolderOptions {
-    /// (height, width) every image is resized to.
-    pub size: (usize, usize),
-    /// 1 (grayscale) or 3 (RGB).
-    pub channels: usize,
-    /// What to do with undecodable files.
-    pub on_bad_image: BadImage,
-}
-
-impl Default for ImageFolderOptions {
-    fn default() -> Self {
-        ImageFolderOptions {
-            size: (32, 32),
-            channels: 3,
-            on_bad_image: BadImage::Skip,
-        }
-    }
-}
+pub use super::config::{BadImage, ImageFolderOptions};
 
 /// The extensions read as images (case-insensitive).
 pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg"];

@@ -13,6 +13,7 @@ pub mod config;
 pub mod csv;
 pub mod dataset;
 pub mod idx;
+#[cfg(feature = "images")]
 pub mod image_folder;
 pub mod loader;
 pub mod mnist;
@@ -24,6 +25,8 @@ pub use batch::{Augmented, Batch, BatchSource, EpochOptions, Inputs, TokenBatch}
 pub use config::DataConfig;
 pub use dataset::{BatchTargets, Dataset, Standardizer, Targets};
 pub use idx::{read_idx, read_idx_scaled, IdxArray};
-pub use image_folder::{load_image_folder, BadImage, ImageFolderOptions};
+#[cfg(feature = "images")]
+pub use image_folder::load_image_folder;
+pub use config::{BadImage, ImageFolderOptions};
 pub use loader::{Batches, DataLoader};
 pub use mnist::{load_mnist, load_mnist_files};

@@ -1,13 +1,14 @@
 //! Ctrl-C: the loop stops between two batches and leaves the last checkpoint intact.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Once;
 
 static STOP: AtomicBool = AtomicBool::new(false);
-static INSTALL: Once = Once::new();
+#[cfg(feature = "cli")]
+static INSTALL: std::sync::Once = std::sync::Once::new();
 
 /// Installs a Ctrl-C handler that asks the training loop to stop.
 pub fn install_ctrlc_handler() {
+    #[cfg(feature = "cli")]
     INSTALL.call_once(|| {
         let _ = ctrlc::set_handler(|| {
             if STOP.swap(true, Ordering::SeqCst) {

@@ -2,15 +2,11 @@
 //! a run directory (evaluation, metrics, checkpoints, resume, best weights,
 //! early stopping, diagnostics, a progress bar).
 
-pub mod boundary;
 mod checkpoint;
-pub mod compare;
 pub mod config;
 pub mod diagnostics;
 mod evaluate;
 mod interrupt;
-pub mod pictures;
-mod plot;
 mod progress;
 mod run;
 mod run_dir;
@@ -22,9 +18,8 @@ pub use checkpoint::BestWeights;
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub use evaluate::{evaluate, EvalResult};
 pub use interrupt::{install_ctrlc_handler, interrupted, request_interrupt};
-pub use plot::plot_history;
-pub use run::{train, TrainOptions, TrainReport, EVAL_BATCH};
-pub use run_dir::{load_run, EpochRow, LoadedRun, RunMeta, RunPaths};
+pub use run::{train, PlotFn, TrainOptions, TrainReport, EVAL_BATCH};
+pub use run_dir::{load_run, metrics_csv, parse_metrics, EpochRow, LoadedRun, RunMeta, RunPaths};
 pub use setup::{build_model, build_model_for, load_data, load_splits, LoadedData, Splits};
 pub use task::{evaluate_model, evaluate_task, Metrics, Task};
 pub use trainer::{NoObserver, NonFiniteLoss, StepObserver, StepOutcome, Trainer};

@@ -15,7 +15,6 @@ use super::checkpoint::{resume, BestWeights};
 use super::diagnostics::{Diagnostic, Diagnostics, PROBE_SAMPLES};
 use super::evaluate::EvalResult;
 use super::interrupt::interrupted;
-use super::plot::plot_history;
 use super::progress::{EpochBar, StepBar};
 use super::run_dir::{EpochRow, RunMeta, RunPaths};
 use super::setup::{load_data, LoadedData};
@@ -27,8 +26,11 @@ use crate::error::{Error, Result};
 use crate::io::{load_safetensors, write_atomic};
 use crate::tensor::{manual_seed, Tensor};
 
+/// Draws the training curves of a run into a picture: the rows, a title, the file.
+pub type PlotFn = fn(&[EpochRow], &str, &Path) -> Result<()>;
+
 /// How to run a training job.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct TrainOptions {
     /// The run directory (default runs/<name>).
     pub out_dir: PathBuf,
@@ -40,6 +42,9 @@ pub struct TrainOptions {
     pub quiet: bool,
     /// Where the config came from (to resolve relative data paths).
     pub config_dir: PathBuf,
+    /// Draws training.png at each checkpoint (the command line passes
+    /// `viz::plot_history`; a library user may leave it out).
+    pub plot: Option<PlotFn>,
 }
 
 /// What a training run produced.
@@ -671,14 +676,17 @@ impl Run<'_> {
         p.save_optimizer(self.trainer.optimizer.as_ref())?;
         p.save_metrics(&self.history)?;
         p.save_meta(&self.meta)?;
-        plot_history(
-            &self.history,
-            &format!(
-                "{} — training",
-                self.cfg.name.clone().unwrap_or_else(|| file_name(&p.dir))
+        match self.opts.plot {
+            Some(plot) => plot(
+                &self.history,
+                &format!(
+                    "{} — training",
+                    self.cfg.name.clone().unwrap_or_else(|| file_name(&p.dir))
+                ),
+                &p.plot(),
             ),
-            &p.plot(),
-        )
+            None => Ok(()),
+        }
     }
 
     /// Restores the best weights if asked, evaluates on the test data,

@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use crate::config::{resolve_path, Config};
-use crate::data::image_folder::load_image_folders;
 use crate::data::{
     load_mnist, read_csv_with_features, synthetic, Augmented, Augmenter, BatchSource, CsvOptions,
     Dataset, Standardizer,
@@ -47,7 +46,7 @@ pub fn load_splits(cfg: &Config, config_dir: &Path) -> Result<Splits> {
             let dir = resolve_path(d.path.as_deref().unwrap_or_default(), config_dir);
             let test_dir = d.test_path.as_deref().map(|t| resolve_path(t, config_dir));
             let opts = cfg.data.image_folder_options();
-            let (data, test) = load_image_folders(&dir, test_dir.as_deref(), &opts)?;
+            let (data, test) = load_images(&dir, test_dir.as_deref(), &opts)?;
             (data, test, Vec::new())
         }
         "csv" => {
@@ -132,6 +131,27 @@ pub fn load_splits(cfg: &Config, config_dir: &Path) -> Result<Splits> {
         test,
         feature_names,
     })
+}
+
+#[cfg(feature = "images")]
+fn load_images(
+    dir: &Path,
+    test_dir: Option<&Path>,
+    opts: &crate::data::ImageFolderOptions,
+) -> Result<(Dataset, Option<Dataset>)> {
+    crate::data::image_folder::load_image_folders(dir, test_dir, opts)
+}
+
+#[cfg(not(feature = "images"))]
+fn load_images(
+    dir: &Path,
+    _: Option<&Path>,
+    _: &crate::data::ImageFolderOptions,
+) -> Result<(Dataset, Option<Dataset>)> {
+    Err(Error::new(format!(
+        "data.dataset = \"image_folder\" ({}): this build of nerve has no image support; build it with the `images` feature",
+        dir.display()
+    )))
 }
 
 /// Re-indexes a test table's classes to the training table's class list.

@@ -15,8 +15,8 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::plot::{ensure_font, save_rgb_png};
-use super::run_dir::LoadedRun;
-use super::task::{predictions, Task};
+use crate::train::LoadedRun;
+use crate::train::task::{predictions, Task};
 use crate::autograd::no_grad;
 use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::boundary::PALETTE;
 use super::plot::{ensure_font, save_rgb_png};
-use super::run_dir::EpochRow;
+use crate::train::EpochRow;
 use crate::error::{Error, Result};
 
 fn perr(e: impl std::fmt::Display) -> Error {
@@ -137,5 +137,5 @@ pub fn load_history(dir: &Path) -> Result<Vec<EpochRow>> {
             dir.display()
         ))
     })?;
-    super::run_dir::parse_metrics(&text, &p.display().to_string())
+    crate::train::parse_metrics(&text, &p.display().to_string())
 }

@@ -6,14 +6,14 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
-use super::run_dir::EpochRow;
+use crate::train::EpochRow;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 
 static FONT: Once = Once::new();
 
 /// Makes the bundled DejaVu Sans font available to plotters.
-pub(crate) fn ensure_font() {
+pub fn ensure_font() {
     FONT.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
         let _ = register_font("sans-serif", FontStyle::Normal, bytes);
@@ -21,7 +21,7 @@ pub(crate) fn ensure_font() {
 }
 
 /// Encodes an RGB buffer as PNG and writes it atomically.
-pub(crate) fn save_rgb_png(path: &Path, buf: Vec<u8>, w: u32, h: u32) -> Result<()> {
+pub fn save_rgb_png(path: &Path, buf: Vec<u8>, w: u32, h: u32) -> Result<()> {
     let img =
         image::RgbImage::from_raw(w, h, buf).ok_or_else(|| Error::new("plot: bad image buffer"))?;
     let mut png = Vec::new();
