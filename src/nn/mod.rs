@@ -5,6 +5,7 @@ mod activation;
 mod batchnorm;
 pub mod conv;
 mod dropout;
+pub mod embedding;
 mod flatten;
 pub mod functional;
 pub mod init;
@@ -13,12 +14,14 @@ mod loss;
 mod module;
 mod perceptron;
 pub mod pool;
+pub mod rnn;
 mod sequential;
 
 pub use activation::{Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Step, Tanh, GELU};
 pub use batchnorm::{BatchNorm1d, BatchNorm2d};
 pub use conv::{Conv2d, Conv2dOptions, Size2};
 pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use linear::Linear;
 pub use loss::{
@@ -28,4 +31,5 @@ pub use loss::{
 pub use module::Module;
 pub use perceptron::Perceptron;
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
+pub use rnn::{RnnOptions, RnnState, GRU, LSTM, RNN};
 pub use sequential::Sequential;
