@@ -31,7 +31,10 @@ fn default_val_fraction() -> f32 {
 }
 
 /// The datasets read from files (the synthetic ones are in [`synthetic::NAMES`]).
-pub const FILE_DATASETS: &[&str] = &["mnist", "csv", "image_folder"];
+pub const FILE_DATASETS: &[&str] = &["mnist", "csv", "image_folder", "text"];
+
+/// `data.windows` for a text: how training windows are drawn.
+pub const WINDOWS: &[&str] = &["random", "sequential"];
 
 fn range_err(field: &str, expected: &str, found: impl std::fmt::Display) -> Error {
     Error::new(format!("{field} must be {expected}, found {found}"))
@@ -101,6 +104,16 @@ pub struct DataConfig {
     /// validation or test data).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<AugmentConfig>,
+    /// text: characters per training window (the model reads seq_len and
+    /// predicts the next character at each of them); default: the model's
+    /// context (a GPT's block_size), else 128.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq_len: Option<usize>,
+    /// text: "random" windows (nanoGPT, the default) or "sequential" ones
+    /// whose recurrent state carries from batch to batch (truncated
+    /// backpropagation through time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<String>,
 }
 
 impl DataConfig {
@@ -127,6 +140,7 @@ impl DataConfig {
         }
         self.validate_synthetic()?;
         self.validate_images()?;
+        self.validate_text()?;
         if d.dataset == "csv" && d.path.is_none() {
             bail!("data.path: a csv dataset needs `path` (the table file)");
         }
@@ -177,6 +191,49 @@ impl DataConfig {
             o.range = (a, b);
         }
         Some(o)
+    }
+
+    /// Checks the text keys.
+    fn validate_text(&self) -> Result<()> {
+        let d = self;
+        let text = d.dataset == "text";
+        for (key, set) in [("seq_len", d.seq_len.is_some()), ("windows", d.windows.is_some())] {
+            if set && !text {
+                bail!("data.{key} is for dataset = \"text\", not for \"{}\"", d.dataset);
+            }
+        }
+        if !text {
+            return Ok(());
+        }
+        if d.path.is_none() {
+            bail!("data.path: a text dataset needs `path`, a UTF-8 text file or a folder of them");
+        }
+        if d.seq_len == Some(0) {
+            return Err(range_err("data.seq_len", "at least 1", 0));
+        }
+        if let Some(w) = &d.windows {
+            if !WINDOWS.contains(&w.as_str()) {
+                return Err(crate::schema::unknown_name("data.windows", "choice", w, WINDOWS));
+            }
+        }
+        for (key, set) in [
+            ("test_path", d.test_path.is_some()),
+            ("test_fraction", d.test_fraction > 0.0),
+            ("target_columns", d.target_columns.is_some()),
+        ] {
+            if set {
+                bail!("data.{key} does not apply to a text (its last val_fraction validates)");
+            }
+        }
+        Ok(())
+    }
+
+    /// text: how training windows are drawn.
+    pub fn text_windows(&self) -> super::text::Windows {
+        match self.windows.as_deref() {
+            Some("sequential") => super::text::Windows::Sequential,
+            _ => super::text::Windows::Random,
+        }
     }
 
     /// Checks the synthetic-data keys.

@@ -9,6 +9,7 @@
 
 pub mod augment;
 pub mod batch;
+pub mod char_tokenizer;
 pub mod config;
 pub mod csv;
 pub mod dataset;
@@ -18,11 +19,14 @@ pub mod image_folder;
 pub mod loader;
 pub mod mnist;
 pub mod synthetic;
+pub mod text;
 
 pub use self::csv::{parse_csv, read_csv, read_csv_features, read_csv_with_features, CsvOptions};
 pub use augment::{AugmentConfig, Augmenter};
 pub use batch::{Augmented, Batch, BatchSource, EpochOptions, Inputs, TokenBatch};
+pub use char_tokenizer::CharTokenizer;
 pub use config::DataConfig;
+pub use text::{read_text, TextSplit, Windows};
 pub use dataset::{BatchTargets, Dataset, Standardizer, Targets};
 pub use idx::{read_idx, read_idx_scaled, IdxArray};
 #[cfg(feature = "images")]

@@ -12,6 +12,7 @@
 //! be explained neuron by neuron; a language model can generate.
 
 mod builder;
+pub mod char_rnn;
 mod conv_layers;
 pub mod generate;
 pub mod layer_spec;
@@ -22,6 +23,7 @@ use serde::Serialize;
 
 pub use crate::schema::SizeSpec;
 pub use builder::{build_sequential, LayerInfo};
+pub use char_rnn::{CharRnn, CharRnnConfig};
 pub use generate::{generate, Decoder, LanguageModel, Sampler, SamplingOptions};
 pub use layer_spec::{LayerSpec, LAYER_TYPES};
 pub use sequential::{SequentialConfig, SequentialModel};
@@ -44,6 +46,9 @@ pub struct DataSpec {
     pub num_outputs: usize,
     /// Token models: the number of distinct token ids.
     pub vocab_size: Option<usize>,
+    /// Token models trained on consecutive windows: carry the recurrent
+    /// state from one batch to the next.
+    pub carry_state: bool,
 }
 
 /// A built architecture, as the trainer and the commands hold it.
@@ -98,10 +103,11 @@ pub trait Model: Module {
 #[serde(tag = "arch", rename_all = "snake_case")]
 pub enum ModelConfig {
     Sequential(SequentialConfig),
+    CharRnn(CharRnnConfig),
 }
 
 /// The `arch` names.
-pub const ARCHITECTURES: &[&str] = &["sequential"];
+pub const ARCHITECTURES: &[&str] = &["sequential", "char_rnn"];
 
 impl ModelConfig {
     /// Reads `[model]`: `arch` picks the architecture, whose struct reads the rest.
@@ -116,6 +122,7 @@ impl ModelConfig {
         };
         Ok(match arch.as_str() {
             "sequential" => ModelConfig::Sequential(SequentialConfig::from_table(t, src)?),
+            "char_rnn" => ModelConfig::CharRnn(CharRnnConfig::from_table(t, src)?),
             other => {
                 return Err(unknown_name(
                     "model.arch",
@@ -127,10 +134,17 @@ impl ModelConfig {
         })
     }
 
+    /// The context the architecture reads at once (a GPT's block_size), if
+    /// it has one: a text's default window length.
+    pub fn context_len(&self) -> Option<usize> {
+        None
+    }
+
     /// The `arch` name.
     pub fn arch(&self) -> &'static str {
         match self {
             ModelConfig::Sequential(_) => "sequential",
+            ModelConfig::CharRnn(_) => "char_rnn",
         }
     }
 
@@ -138,6 +152,7 @@ impl ModelConfig {
     pub fn sequential(&self) -> Option<&SequentialConfig> {
         match self {
             ModelConfig::Sequential(c) => Some(c),
+            _ => None,
         }
     }
 
@@ -145,6 +160,7 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
         match self {
             ModelConfig::Sequential(c) => c.validate(),
+            ModelConfig::CharRnn(c) => c.validate(),
         }
     }
 
@@ -152,6 +168,7 @@ impl ModelConfig {
     pub fn build(&self, data: &DataSpec) -> Result<Box<dyn Model>> {
         Ok(match self {
             ModelConfig::Sequential(c) => Box::new(c.build(data)?),
+            ModelConfig::CharRnn(c) => Box::new(c.build(data, data.carry_state)?),
         })
     }
 }

@@ -31,5 +31,5 @@ pub use loss::{
 pub use module::Module;
 pub use perceptron::Perceptron;
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
-pub use rnn::{RnnOptions, RnnState, GRU, LSTM, RNN};
+pub use rnn::{Recurrent, RnnOptions, RnnState, GRU, LSTM, RNN};
 pub use sequential::Sequential;

@@ -182,6 +182,9 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
             },
         );
     }
+    if let Some(v) = &data.vocab {
+        v.save(&paths.vocab())?;
+    }
     write_atomic(
         &paths.config(),
         cfg.with_resolved_paths(&opts.config_dir)

@@ -390,6 +390,7 @@ impl LoadedRun {
             task: self.meta.task(),
             num_outputs: self.meta.num_outputs(),
             vocab_size: self.meta.vocab_size,
+            carry_state: false,
         }
     }
 }
@@ -407,6 +408,7 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun> {
         task: meta.task(),
         num_outputs: meta.num_outputs(),
         vocab_size: meta.vocab_size,
+        carry_state: false,
     };
     let mut model = config.model.build(&spec)?;
     load_weights(model.as_ref(), &paths.model())?;

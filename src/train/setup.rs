@@ -4,8 +4,8 @@ use std::path::Path;
 
 use crate::config::{resolve_path, Config};
 use crate::data::{
-    load_mnist, read_csv_with_features, synthetic, Augmented, Augmenter, BatchSource, CsvOptions,
-    Dataset, Standardizer,
+    load_mnist, read_csv_with_features, read_text, synthetic, Augmented, Augmenter, BatchSource,
+    CharTokenizer, CsvOptions, Dataset, Standardizer, TextSplit,
 };
 use crate::error::{Error, Result};
 use crate::models::{DataSpec, SequentialModel};
@@ -200,6 +200,7 @@ pub fn build_model_for(
         task,
         num_outputs,
         vocab_size: None,
+        carry_state: false,
     })
 }
 
@@ -223,6 +224,8 @@ pub struct LoadedData {
     /// Classes (or targets) of the data, for the metrics.
     pub num_classes: usize,
     pub target_dim: usize,
+    /// A text's character vocabulary (saved in the run directory).
+    pub vocab: Option<CharTokenizer>,
 }
 
 impl LoadedData {
@@ -240,6 +243,9 @@ impl LoadedData {
 /// Loads and splits the data of a config, decides the task, and scales a
 /// regression's targets (statistics from the training split).
 pub fn load_data(cfg: &Config, config_dir: &Path) -> Result<LoadedData> {
+    if cfg.data.dataset == "text" {
+        return load_text(cfg, config_dir, None);
+    }
     let mut splits = load_splits(cfg, config_dir)?;
     let task = resolve_task(cfg, &splits.train)?;
     let target_scaler = fit_target_scaler(cfg, task, &splits.train);
@@ -258,6 +264,7 @@ pub fn load_data(cfg: &Config, config_dir: &Path) -> Result<LoadedData> {
         task,
         num_outputs: num_outputs(task, &train),
         vocab_size: None,
+        carry_state: false,
     };
     let target_names = target_names(cfg, task, &train);
     let (class_names, standardizer) = (train.class_names.clone(), train.standardizer.clone());
@@ -282,5 +289,68 @@ pub fn load_data(cfg: &Config, config_dir: &Path) -> Result<LoadedData> {
         target_scaler,
         num_classes,
         target_dim,
+        vocab: None,
+    })
+}
+
+/// The default window length of a text when neither `data.seq_len` nor the
+/// model says.
+pub const DEFAULT_SEQ_LEN: usize = 128;
+
+/// Loads a text: its characters are the vocabulary (or `vocab`'s, for a
+/// trained run), the first (1 − val_fraction) trains and the rest validates
+/// (nanoGPT's split).
+pub fn load_text(cfg: &Config, config_dir: &Path, vocab: Option<CharTokenizer>) -> Result<LoadedData> {
+    let d = &cfg.data;
+    let path = resolve_path(d.path.as_deref().unwrap_or_default(), config_dir);
+    let text = read_text(&path)?;
+    if text.is_empty() {
+        return Err(Error::new(format!(
+            "{}: the text is empty; a language model needs text to learn from",
+            path.display()
+        )));
+    }
+    let vocab = match vocab {
+        Some(v) => v,
+        None => CharTokenizer::from_text(&text),
+    };
+    let ids = vocab.encode(&text).map_err(|e| e.context(path.display()))?;
+    let seq_len = d
+        .seq_len
+        .or_else(|| cfg.model.context_len())
+        .unwrap_or(DEFAULT_SEQ_LEN);
+    let n_val = ((ids.len() as f64) * d.val_fraction as f64).round() as usize;
+    let n_train = ids.len() - n_val;
+    let windows = d.text_windows();
+    let train = TextSplit::new(ids[..n_train].to_vec(), seq_len, windows, "training")
+        .map_err(|e| e.context(path.display()))?;
+    let val = if n_val > 0 {
+        Some(
+            TextSplit::new(ids[n_train..].to_vec(), seq_len, windows, "validation")
+                .map_err(|e| e.context(path.display()))?,
+        )
+    } else {
+        None
+    };
+    let v = vocab.vocab_size();
+    Ok(LoadedData {
+        train: Box::new(train),
+        val: val.map(|v| Box::new(v) as Box<dyn BatchSource>),
+        test: None,
+        spec: DataSpec {
+            sample_shape: vec![seq_len],
+            task: Task::Language,
+            num_outputs: v,
+            vocab_size: Some(v),
+            carry_state: windows == crate::data::Windows::Sequential,
+        },
+        class_names: Vec::new(),
+        feature_names: Vec::new(),
+        target_names: Vec::new(),
+        standardizer: None,
+        target_scaler: None,
+        num_classes: v,
+        target_dim: 0,
+        vocab: Some(vocab),
     })
 }

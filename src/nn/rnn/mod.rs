@@ -428,3 +428,85 @@ impl GRU {
         }
     }
 }
+
+/// Any of the three recurrent layers, chosen at run time (a config's `cell`).
+pub enum Recurrent {
+    Rnn(RNN),
+    Lstm(LSTM),
+    Gru(GRU),
+}
+
+impl Recurrent {
+    /// `cell` = "lstm", "gru", "rnn" (tanh) or "rnn_relu".
+    pub fn new(
+        cell: &str,
+        input_size: usize,
+        hidden_size: usize,
+        opts: RnnOptions,
+    ) -> Option<Recurrent> {
+        Some(match cell {
+            "lstm" => Recurrent::Lstm(LSTM::new(input_size, hidden_size, opts)),
+            "gru" => Recurrent::Gru(GRU::new(input_size, hidden_size, opts)),
+            "rnn" => Recurrent::Rnn(RNN::new(input_size, hidden_size, opts)),
+            "rnn_relu" => Recurrent::Rnn(RNN::relu(input_size, hidden_size, opts)),
+            _ => return None,
+        })
+    }
+
+    /// The cell names `new` takes.
+    pub const CELLS: &'static [&'static str] = &["lstm", "gru", "rnn", "rnn_relu"];
+
+    fn base(&self) -> &RnnBase {
+        match self {
+            Recurrent::Rnn(l) => &l.base,
+            Recurrent::Lstm(l) => &l.base,
+            Recurrent::Gru(l) => &l.base,
+        }
+    }
+
+    fn base_mut(&mut self) -> &mut RnnBase {
+        match self {
+            Recurrent::Rnn(l) => &mut l.base,
+            Recurrent::Lstm(l) => &mut l.base,
+            Recurrent::Gru(l) => &mut l.base,
+        }
+    }
+
+    /// The output sequence and the final state (see `LSTM::forward`).
+    pub fn forward(&self, x: &Tensor, state: Option<&RnnState>) -> (Tensor, RnnState) {
+        self.base().run(x, state)
+    }
+
+    /// Output features per step.
+    pub fn output_size(&self) -> usize {
+        self.base().hidden_size * self.base().directions()
+    }
+
+    /// Records ‖∂L/∂h_t‖ per step at every backward pass.
+    pub fn record_grad_norms(&mut self, on: bool) {
+        self.base_mut().probe = on.then(GradProbe::default);
+    }
+
+    /// ‖∂L/∂h_t‖ for every step of the last backward pass, if recording.
+    pub fn grad_norms_over_time(&self) -> Option<Vec<f32>> {
+        self.base().probe.as_ref().map(|p| p.lock().clone())
+    }
+}
+
+impl Module for Recurrent {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.base().run(x, None).0
+    }
+    fn describe(&self) -> String {
+        self.base().describe()
+    }
+    fn local_parameters(&self) -> Vec<(String, Tensor)> {
+        self.base().local_parameters()
+    }
+    fn set_training(&mut self, mode: bool) {
+        self.base_mut().training = mode;
+    }
+    fn is_training_local(&self) -> bool {
+        self.base().training
+    }
+}
