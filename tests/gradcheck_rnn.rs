@@ -15,7 +15,11 @@ fn rnd(shape: &[usize], seed: u64) -> Tensor {
 
 fn check(name: &str, f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor]) {
     // relu's kink at 0: a smaller step keeps the differences on one side of it.
-    let eps = if name.starts_with("rnn_relu") { 1e-3 } else { EPS };
+    let eps = if name.starts_with("rnn_relu") {
+        1e-3
+    } else {
+        EPS
+    };
     let r = gradcheck(f, inputs, eps);
     assert!(r.checked > 0, "{name}: nothing checked");
     assert!(
@@ -56,9 +60,19 @@ fn everything(y: &Tensor, s: &RnnState) -> Tensor {
 
 /// Checks a layer: its parameters, the input and the initial state are the
 /// gradcheck inputs (the layer's parameters are overwritten with them).
-fn check_layer(name: &str, layer: &dyn Fn() -> Box<dyn Layer>, batch_first: bool, with_state: bool) {
+fn check_layer(
+    name: &str,
+    layer: &dyn Fn() -> Box<dyn Layer>,
+    batch_first: bool,
+    with_state: bool,
+) {
     let l = layer();
-    let params: Vec<Tensor> = l.module().parameters().iter().map(|p| p.detach_copy()).collect();
+    let params: Vec<Tensor> = l
+        .module()
+        .parameters()
+        .iter()
+        .map(|p| p.detach_copy())
+        .collect();
     let (b, t, i) = (2, 3, l.input());
     let x = if batch_first {
         rnd(&[b, t, i], 10)
@@ -157,7 +171,12 @@ fn run_checks(kind: &str) {
         })
     };
     check_layer(&format!("{kind} cell"), &*make(1, false, true), true, false);
-    check_layer(&format!("{kind} with state"), &*make(1, false, false), false, true);
+    check_layer(
+        &format!("{kind} with state"),
+        &*make(1, false, false),
+        false,
+        true,
+    );
     check_layer(
         &format!("{kind} 2 layers bidirectional with state"),
         &*make(2, true, true),

@@ -20,9 +20,13 @@ const ATOL: f32 = 1e-5;
 fn fixture() -> &'static Value {
     static DATA: OnceLock<Value> = OnceLock::new();
     DATA.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rnn_reference.json");
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("cannot read {path}: {e} (run tests/fixtures/rnn_reference.py)"));
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/rnn_reference.json"
+        );
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+            panic!("cannot read {path}: {e} (run tests/fixtures/rnn_reference.py)")
+        });
         serde_json::from_str(&text).expect("valid JSON")
     })
 }
@@ -47,7 +51,11 @@ fn tensor(v: &Value) -> Tensor {
 fn compare(what: &str, got: &Tensor, want: &Value, errs: &mut Vec<String>) {
     let want = tensor(want);
     if got.shape() != want.shape() {
-        errs.push(format!("{what}: shape {:?} vs {:?}", got.shape(), want.shape()));
+        errs.push(format!(
+            "{what}: shape {:?} vs {:?}",
+            got.shape(),
+            want.shape()
+        ));
         return;
     }
     let (g, w) = (got.to_vec(), want.to_vec());
@@ -101,7 +109,9 @@ impl Layer {
         let mine = l.module().named_parameters();
         assert_eq!(mine.len(), params.len(), "parameter count");
         for (n, t) in mine {
-            let src = params.get(&n).unwrap_or_else(|| panic!("torch has no '{n}'"));
+            let src = params
+                .get(&n)
+                .unwrap_or_else(|| panic!("torch has no '{n}'"));
             assert_eq!(t.shape(), src.shape(), "{n}");
             t.copy_from(src);
         }
@@ -127,7 +137,10 @@ impl Layer {
 
 /// L = Σ y·cot_y + Σ h_n·cot_h (+ Σ c_n·cot_c).
 fn loss(c: &Value, y: &Tensor, s: &RnnState) -> Tensor {
-    let mut l = y.mul(&tensor(&c["cot_y"])).sum().add(&s.h.mul(&tensor(&c["cot_h"])).sum());
+    let mut l = y
+        .mul(&tensor(&c["cot_y"]))
+        .sum()
+        .add(&s.h.mul(&tensor(&c["cot_h"])).sum());
     if let Some(cn) = &s.c {
         l = l.add(&cn.mul(&tensor(&c["cot_c"])).sum());
     }
@@ -160,11 +173,26 @@ fn recurrent_layers_match_pytorch_outputs_states_and_gradients() {
             compare(&format!("{name} c_n"), cn, &c["c_n"], &mut errs);
         }
         loss(c, &y, &out).backward();
-        compare(&format!("{name} grad x"), &x.grad().unwrap(), &c["grad_x"], &mut errs);
+        compare(
+            &format!("{name} grad x"),
+            &x.grad().unwrap(),
+            &c["grad_x"],
+            &mut errs,
+        );
         if let Some((h, cc)) = &st {
-            compare(&format!("{name} grad h0"), &h.grad().unwrap(), &c["grad_h0"], &mut errs);
+            compare(
+                &format!("{name} grad h0"),
+                &h.grad().unwrap(),
+                &c["grad_h0"],
+                &mut errs,
+            );
             if let Some(cc) = cc {
-                compare(&format!("{name} grad c0"), &cc.grad().unwrap(), &c["grad_c0"], &mut errs);
+                compare(
+                    &format!("{name} grad c0"),
+                    &cc.grad().unwrap(),
+                    &c["grad_c0"],
+                    &mut errs,
+                );
             }
         }
         let grads: HashMap<String, &Value> = c["grads"]
@@ -174,7 +202,12 @@ fn recurrent_layers_match_pytorch_outputs_states_and_gradients() {
             .map(|g| (g[0].as_str().unwrap().to_string(), &g[1]))
             .collect();
         for (n, p) in l.module().named_parameters() {
-            compare(&format!("{name} grad {n}"), &p.grad().unwrap(), grads[&n], &mut errs);
+            compare(
+                &format!("{name} grad {n}"),
+                &p.grad().unwrap(),
+                grads[&n],
+                &mut errs,
+            );
         }
     }
     assert!(errs.is_empty(), "{}", errs.join("\n"));
@@ -197,7 +230,10 @@ fn three_adam_steps_match_pytorch() {
             let loss = loss(c, &y, &s);
             let (got, want) = (loss.item(), want.as_f64().unwrap() as f32);
             if (got - want).abs() > 1e-4 * (1.0 + want.abs()) {
-                errs.push(format!("{name} loss before step {}: {got} vs {want}", k + 1));
+                errs.push(format!(
+                    "{name} loss before step {}: {got} vs {want}",
+                    k + 1
+                ));
             }
             loss.backward();
             opt.step();
@@ -209,7 +245,12 @@ fn three_adam_steps_match_pytorch() {
             .map(|g| (g[0].as_str().unwrap().to_string(), &g[1]))
             .collect();
         for (n, p) in l.module().named_parameters() {
-            compare(&format!("{name} {n} after 3 Adam steps"), &p, after[&n], &mut errs);
+            compare(
+                &format!("{name} {n} after 3 Adam steps"),
+                &p,
+                after[&n],
+                &mut errs,
+            );
         }
     }
     assert!(errs.is_empty(), "{}", errs.join("\n"));
@@ -231,10 +272,20 @@ fn embedding_matches_pytorch_with_padding() {
         .iter()
         .map(|v| v.as_u64().unwrap() as usize)
         .collect();
-    let y = embedding(&w, &ids, &shape, Some(e["padding_idx"].as_u64().unwrap() as usize));
+    let y = embedding(
+        &w,
+        &ids,
+        &shape,
+        Some(e["padding_idx"].as_u64().unwrap() as usize),
+    );
     let mut errs = Vec::new();
     compare("embedding y", &y, &e["y"], &mut errs);
     y.backward_with(&tensor(&e["cot"]));
-    compare("embedding grad", &w.grad().unwrap(), &e["grad_weight"], &mut errs);
+    compare(
+        "embedding grad",
+        &w.grad().unwrap(),
+        &e["grad_weight"],
+        &mut errs,
+    );
     assert!(errs.is_empty(), "{}", errs.join("\n"));
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use crate::error::{Error, Result};
-use crate::viz::boundary::{check_drawable, plot_boundary, BoundaryOptions};
 use crate::train::{load_run, load_splits};
+use crate::viz::boundary::{check_drawable, plot_boundary, BoundaryOptions};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum PointSplit {

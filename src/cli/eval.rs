@@ -29,6 +29,9 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let run = load_run(&args.run_dir)?;
+    if run.meta.task() == Task::Language {
+        return eval_language_model(&run, &args);
+    }
     // Data paths in the saved config were resolved when training started;
     // relative ones are taken from the current directory.
     let splits = load_splits(&run.config, Path::new("."))?;
@@ -67,6 +70,70 @@ pub fn run(args: EvalArgs) -> Result<()> {
         println!("{}", to_json(&r, &run.meta.class_names, args.split));
     } else {
         print_report(&r, &run.meta.class_names, args.split);
+    }
+    Ok(())
+}
+
+/// A language model: loss, perplexity and bits per character on every
+/// window of the validation (or training) text.
+fn eval_language_model(run: &crate::train::LoadedRun, args: &EvalArgs) -> Result<()> {
+    let vocab = crate::data::CharTokenizer::load(&crate::train::RunPaths::new(&run.dir).vocab())?;
+    let data = crate::train::load_text(&run.config, Path::new("."), Some(vocab))?;
+    let split = match args.split {
+        Split::Val => data.val.as_deref(),
+        Split::Train => Some(data.train.as_ref()),
+        Split::Test => {
+            return Err(Error::new(format!(
+                "a language model's text has no test split (the last data.val_fraction of it validates): use --split val (see [data] in {}/config.toml)",
+                args.run_dir.display()
+            )))
+        }
+    }
+    .ok_or_else(|| {
+        Error::new(format!(
+            "the run's text has no validation part (data.val_fraction = 0 in {}/config.toml); use --split train",
+            args.run_dir.display()
+        ))
+    })?;
+    let m = crate::train::evaluate_model(
+        run.model.as_ref(),
+        Task::Language,
+        split,
+        data.metrics(),
+        run.config.train.batch_size,
+        None,
+    );
+    let name = format!("{:?}", args.split).to_lowercase();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "split": name,
+                "loss": m.loss,
+                "perplexity": m.perplexity,
+                "bits_per_char": m.bits_per_token,
+                "accuracy": m.accuracy,
+                "tokens": m.total,
+            })
+        );
+    } else {
+        println!("{name}: {} tokens", m.total);
+        println!(
+            "  loss            {:.4} (cross-entropy, nats per character)",
+            m.loss
+        );
+        println!(
+            "  perplexity      {:.3} (e^loss: as unsure as a choice among this many characters)",
+            m.perplexity.unwrap_or(f32::NAN)
+        );
+        println!(
+            "  bits per char   {:.4} (loss / ln 2)",
+            m.bits_per_token.unwrap_or(f32::NAN)
+        );
+        println!(
+            "  next-character accuracy {:.2}%",
+            m.accuracy.unwrap_or(0.0) * 100.0
+        );
     }
     Ok(())
 }

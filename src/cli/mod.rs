@@ -5,6 +5,7 @@ mod boundary;
 mod compare;
 mod eval;
 mod explain;
+pub mod generate;
 mod predict;
 mod show_data;
 mod summary;
@@ -43,6 +44,8 @@ pub enum Command {
     ShowData(show_data::ShowDataArgs),
     /// Draw a CNN's first-layer filters and the feature maps of each convolution for one image.
     Visualize(visualize::VisualizeArgs),
+    /// Generate text with a trained language model, streamed as it is made.
+    Generate(generate::GenerateArgs),
     /// Measure throughput (GEMM GFLOP/s, MLP training and inference samples/s).
     Bench(bench::BenchArgs),
 }
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Summary(a) => summary::run(a),
         Command::Explain(a) => explain::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Generate(a) => generate::run(a),
         Command::ShowData(a) => show_data::run(a),
         Command::Visualize(a) => visualize::run(a),
         Command::Boundary(a) => boundary::run(a),

@@ -56,10 +56,14 @@ impl CharTokenizer {
     }
 
     fn id(&self, c: char) -> Option<u32> {
-        self.chars.binary_search(&c).ok().map(|i| i as u32).or_else(|| {
-            // A vocabulary not in sorted order (from_chars): linear search.
-            self.chars.iter().position(|&x| x == c).map(|i| i as u32)
-        })
+        self.chars
+            .binary_search(&c)
+            .ok()
+            .map(|i| i as u32)
+            .or_else(|| {
+                // A vocabulary not in sorted order (from_chars): linear search.
+                self.chars.iter().position(|&x| x == c).map(|i| i as u32)
+            })
     }
 
     /// The ids of `text`; an error names every character that is not in
@@ -107,8 +111,13 @@ impl CharTokenizer {
 
     /// Reads vocab.json.
     pub fn load(path: &Path) -> Result<CharTokenizer> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::new(format!("cannot read {}: {}", path.display(), describe_io(&e))))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(format!(
+                "cannot read {}: {}",
+                path.display(),
+                describe_io(&e)
+            ))
+        })?;
         let f: VocabFile = serde_json::from_str(&text).map_err(|e| {
             Error::new(format!(
                 "{}: not a vocabulary file ({{\"kind\": \"char\", \"chars\": \"...\"}}): {e}",
@@ -122,8 +131,7 @@ impl CharTokenizer {
                 f.kind
             );
         }
-        CharTokenizer::from_chars(f.chars.chars().collect())
-            .map_err(|e| e.context(path.display()))
+        CharTokenizer::from_chars(f.chars.chars().collect()).map_err(|e| e.context(path.display()))
     }
 }
 
@@ -134,11 +142,17 @@ mod tests {
     #[test]
     fn round_trip_and_sorted_ids() {
         let t = CharTokenizer::from_text("hello, world\n");
-        assert_eq!(t.chars(), &['\n', ' ', ',', 'd', 'e', 'h', 'l', 'o', 'r', 'w']);
+        assert_eq!(
+            t.chars(),
+            &['\n', ' ', ',', 'd', 'e', 'h', 'l', 'o', 'r', 'w']
+        );
         let ids = t.encode("hold\n").unwrap();
         assert_eq!(ids, vec![5, 7, 6, 3, 0]);
         assert_eq!(t.decode(&ids), "hold\n");
         let e = t.encode("Hi!").unwrap_err().to_string();
-        assert!(e.contains("'H', 'i', '!'") && e.contains("vocabulary of 10"), "{e}");
+        assert!(
+            e.contains("'H', 'i', '!'") && e.contains("vocabulary of 10"),
+            "{e}"
+        );
     }
 }

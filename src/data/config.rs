@@ -197,9 +197,15 @@ impl DataConfig {
     fn validate_text(&self) -> Result<()> {
         let d = self;
         let text = d.dataset == "text";
-        for (key, set) in [("seq_len", d.seq_len.is_some()), ("windows", d.windows.is_some())] {
+        for (key, set) in [
+            ("seq_len", d.seq_len.is_some()),
+            ("windows", d.windows.is_some()),
+        ] {
             if set && !text {
-                bail!("data.{key} is for dataset = \"text\", not for \"{}\"", d.dataset);
+                bail!(
+                    "data.{key} is for dataset = \"text\", not for \"{}\"",
+                    d.dataset
+                );
             }
         }
         if !text {
@@ -213,7 +219,12 @@ impl DataConfig {
         }
         if let Some(w) = &d.windows {
             if !WINDOWS.contains(&w.as_str()) {
-                return Err(crate::schema::unknown_name("data.windows", "choice", w, WINDOWS));
+                return Err(crate::schema::unknown_name(
+                    "data.windows",
+                    "choice",
+                    w,
+                    WINDOWS,
+                ));
             }
         }
         for (key, set) in [
@@ -427,4 +438,3 @@ impl Default for ImageFolderOptions {
         }
     }
 }
-

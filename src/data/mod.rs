@@ -26,11 +26,11 @@ pub use augment::{AugmentConfig, Augmenter};
 pub use batch::{Augmented, Batch, BatchSource, EpochOptions, Inputs, TokenBatch};
 pub use char_tokenizer::CharTokenizer;
 pub use config::DataConfig;
-pub use text::{read_text, TextSplit, Windows};
+pub use config::{BadImage, ImageFolderOptions};
 pub use dataset::{BatchTargets, Dataset, Standardizer, Targets};
 pub use idx::{read_idx, read_idx_scaled, IdxArray};
 #[cfg(feature = "images")]
 pub use image_folder::load_image_folder;
-pub use config::{BadImage, ImageFolderOptions};
 pub use loader::{Batches, DataLoader};
 pub use mnist::{load_mnist, load_mnist_files};
+pub use text::{read_text, TextSplit, Windows};

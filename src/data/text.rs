@@ -36,7 +36,13 @@ pub fn read_text(path: &Path) -> Result<String> {
         return read_utf8(path);
     }
     let mut files: Vec<_> = std::fs::read_dir(path)
-        .map_err(|e| Error::new(format!("cannot list {}: {}", path.display(), describe_io(&e))))?
+        .map_err(|e| {
+            Error::new(format!(
+                "cannot list {}: {}",
+                path.display(),
+                describe_io(&e)
+            ))
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.is_file()
@@ -61,8 +67,13 @@ pub fn read_text(path: &Path) -> Result<String> {
 }
 
 fn read_utf8(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::new(format!("cannot read text {}: {}", path.display(), describe_io(&e))))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::new(format!(
+            "cannot read text {}: {}",
+            path.display(),
+            describe_io(&e)
+        ))
+    })?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         Error::new(format!(
@@ -144,7 +155,9 @@ impl TextSplit {
 fn batch_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
     let mut z = seed
         ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ (batch as u64).wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+        ^ (batch as u64)
+            .wrapping_add(1)
+            .wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -206,7 +219,8 @@ impl BatchSource for TextSplit {
             None => {
                 let w = self.num_windows();
                 Box::new((0..w.div_ceil(bs)).map(move |b| {
-                    let starts: Vec<usize> = (b * bs..((b + 1) * bs).min(w)).map(|i| i * t).collect();
+                    let starts: Vec<usize> =
+                        (b * bs..((b + 1) * bs).min(w)).map(|i| i * t).collect();
                     self.batch_at(&starts)
                 }))
             }
@@ -232,15 +246,26 @@ mod tests {
         let s = TextSplit::new((0..50).collect(), 4, Windows::Random, "training").unwrap();
         for b in s.epoch_batches(&opts(3), 1) {
             let t = b.inputs.tokens();
-            let BatchTargets::Classes(y) = &b.targets else { panic!() };
+            let BatchTargets::Classes(y) = &b.targets else {
+                panic!()
+            };
             for (i, &x) in t.ids.iter().enumerate() {
                 assert_eq!(y[i], x as usize + 1, "target is the next id");
             }
         }
         // Same seed, epoch and batch: same windows; another epoch: others.
-        let a: Vec<_> = s.epoch_batches(&opts(3), 1).map(|b| b.inputs.tokens().ids.clone()).collect();
-        let b: Vec<_> = s.epoch_batches(&opts(3), 1).map(|b| b.inputs.tokens().ids.clone()).collect();
-        let c: Vec<_> = s.epoch_batches(&opts(3), 2).map(|b| b.inputs.tokens().ids.clone()).collect();
+        let a: Vec<_> = s
+            .epoch_batches(&opts(3), 1)
+            .map(|b| b.inputs.tokens().ids.clone())
+            .collect();
+        let b: Vec<_> = s
+            .epoch_batches(&opts(3), 1)
+            .map(|b| b.inputs.tokens().ids.clone())
+            .collect();
+        let c: Vec<_> = s
+            .epoch_batches(&opts(3), 2)
+            .map(|b| b.inputs.tokens().ids.clone())
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -251,9 +276,15 @@ mod tests {
         // 40 positions, 2 lanes of 20, 4 windows of 5 per lane.
         let batches: Vec<_> = s.epoch_batches(&opts(2), 1).collect();
         assert_eq!(batches.len(), 4);
-        assert_eq!(batches[0].inputs.tokens().ids, vec![0, 1, 2, 3, 4, 20, 21, 22, 23, 24]);
+        assert_eq!(
+            batches[0].inputs.tokens().ids,
+            vec![0, 1, 2, 3, 4, 20, 21, 22, 23, 24]
+        );
         assert_eq!(batches[1].inputs.tokens().ids[..5], [5, 6, 7, 8, 9]);
         let short = TextSplit::new((0..4).collect(), 8, Windows::Random, "validation");
-        assert!(short.unwrap_err().to_string().contains("at least 9 characters of validation text"));
+        assert!(short
+            .unwrap_err()
+            .to_string()
+            .contains("at least 9 characters of validation text"));
     }
 }

@@ -7,9 +7,9 @@ pub mod batchnorm;
 pub mod conv;
 mod elementwise;
 mod matmul;
-pub mod rnn;
 pub mod memory;
 pub mod pool;
+pub mod rnn;
 mod softmax;
 #[cfg(test)]
 mod test_values;
@@ -18,7 +18,5 @@ pub use elementwise::{
     map_collect, map_inplace, map_inplace_zip, map_into, zip3_map_into, zip_map_into, PAR_THRESHOLD,
 };
 pub use matmul::{matmul, MatLayout};
-pub use rnn::{
-    gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward,
-};
+pub use rnn::{gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward};
 pub use softmax::{log_softmax_rows, softmax_rows};

@@ -65,7 +65,12 @@ pub fn lstm_backward(
         .zip(dc.chunks_exact_mut(hs))
         .zip(da.chunks_exact_mut(4 * hs))
     {
-        let (i, f, g, o) = (&row[..hs], &row[hs..2 * hs], &row[2 * hs..3 * hs], &row[3 * hs..]);
+        let (i, f, g, o) = (
+            &row[..hs],
+            &row[hs..2 * hs],
+            &row[2 * hs..3 * hs],
+            &row[3 * hs..],
+        );
         let (di, rest) = dar.split_at_mut(hs);
         let (df, rest) = rest.split_at_mut(hs);
         let (dg, do_) = rest.split_at_mut(hs);
@@ -196,7 +201,9 @@ mod tests {
     #[test]
     fn lstm_step_backward_matches_finite_differences() {
         let hs = 3;
-        let a: Vec<f32> = (0..8 * hs).map(|k| ((k * 37 % 11) as f32 - 5.0) * 0.3).collect();
+        let a: Vec<f32> = (0..8 * hs)
+            .map(|k| ((k * 37 % 11) as f32 - 5.0) * 0.3)
+            .collect();
         let cp: Vec<f32> = (0..2 * hs).map(|k| (k as f32 - 2.5) * 0.4).collect();
         // L = Σ w_h·h' + Σ w_c·c' with fixed weights.
         let wh: Vec<f32> = (0..2 * hs).map(|k| 0.5 + k as f32 * 0.1).collect();
@@ -228,8 +235,12 @@ mod tests {
     #[test]
     fn gru_step_backward_matches_finite_differences() {
         let hs = 2;
-        let xa: Vec<f32> = (0..6 * hs).map(|k| ((k * 7 % 5) as f32 - 2.0) * 0.4).collect();
-        let ha: Vec<f32> = (0..6 * hs).map(|k| ((k * 3 % 7) as f32 - 3.0) * 0.3).collect();
+        let xa: Vec<f32> = (0..6 * hs)
+            .map(|k| ((k * 7 % 5) as f32 - 2.0) * 0.4)
+            .collect();
+        let ha: Vec<f32> = (0..6 * hs)
+            .map(|k| ((k * 3 % 7) as f32 - 3.0) * 0.3)
+            .collect();
         let hp: Vec<f32> = (0..2 * hs).map(|k| (k as f32 - 1.5) * 0.5).collect();
         let w: Vec<f32> = (0..2 * hs).map(|k| 0.7 - k as f32 * 0.3).collect();
         let loss = |xa: &[f32], ha: &[f32], hp: &[f32]| -> f64 {

@@ -78,7 +78,12 @@ impl CharRnnConfig {
     /// Checks names and ranges.
     pub fn validate(&self) -> Result<()> {
         if !Recurrent::CELLS.contains(&self.cell.as_str()) {
-            return Err(unknown_name("model.cell", "cell", &self.cell, Recurrent::CELLS));
+            return Err(unknown_name(
+                "model.cell",
+                "cell",
+                &self.cell,
+                Recurrent::CELLS,
+            ));
         }
         for (k, v) in [
             ("embedding_dim", self.embedding_dim),
@@ -134,14 +139,24 @@ pub struct CharRnn {
 
 impl CharRnn {
     /// The recurrent output `[B, T, H]` and final state for `ids` from `state`.
-    pub fn hidden(&self, ids: &[u32], batch: usize, state: Option<&RnnState>) -> (Tensor, RnnState) {
+    pub fn hidden(
+        &self,
+        ids: &[u32],
+        batch: usize,
+        state: Option<&RnnState>,
+    ) -> (Tensor, RnnState) {
         let len = ids.len() / batch.max(1);
         let e = self.embedding.forward(ids, &[batch, len]);
         self.rnn.forward(&e, state)
     }
 
     /// Logits `[B·T, V]` for `ids` from `state`, and the final state.
-    pub fn logits(&self, ids: &[u32], batch: usize, state: Option<&RnnState>) -> (Tensor, RnnState) {
+    pub fn logits(
+        &self,
+        ids: &[u32],
+        batch: usize,
+        state: Option<&RnnState>,
+    ) -> (Tensor, RnnState) {
         let (h, s) = self.hidden(ids, batch, state);
         let rows = h.numel() / h.shape()[2];
         let h = h.reshape(&[rows, h.shape()[2]]);
@@ -195,7 +210,10 @@ impl Model for CharRnn {
     fn summary(&self) -> Vec<LayerInfo> {
         let t = self.seq_len;
         let rows = [
-            (&self.embedding as &dyn Module, vec![t, self.embedding.embedding_dim()]),
+            (
+                &self.embedding as &dyn Module,
+                vec![t, self.embedding.embedding_dim()],
+            ),
             (&self.rnn, vec![t, self.rnn.output_size()]),
             (&self.head, vec![t, self.embedding.num_embeddings()]),
         ];
@@ -252,8 +270,15 @@ impl Decoder for CharRnnDecoder<'_> {
             self.state = Some(s);
             self.position += tokens.len();
             let hid = h.shape()[2];
-            let last = h.reshape(&[tokens.len(), hid]).narrow(0, tokens.len() - 1, 1);
-            linear(&last, &self.model.head.weight, self.model.head.bias.as_ref()).to_vec()
+            let last = h
+                .reshape(&[tokens.len(), hid])
+                .narrow(0, tokens.len() - 1, 1);
+            linear(
+                &last,
+                &self.model.head.weight,
+                self.model.head.bias.as_ref(),
+            )
+            .to_vec()
         })
     }
 

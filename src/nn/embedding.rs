@@ -69,7 +69,12 @@ impl Embedding {
 }
 
 /// `F.embedding`: rows of `weight` for `ids`, with a scatter-add backward.
-pub fn embedding(weight: &Tensor, ids: &[u32], shape: &[usize], padding_idx: Option<usize>) -> Tensor {
+pub fn embedding(
+    weight: &Tensor,
+    ids: &[u32],
+    shape: &[usize],
+    padding_idx: Option<usize>,
+) -> Tensor {
     let (num, dim) = (weight.shape()[0], weight.shape()[1]);
     assert_eq!(
         ids.len(),
@@ -122,7 +127,11 @@ impl Module for Embedding {
                 self.num_embeddings(),
                 self.embedding_dim()
             ),
-            None => format!("Embedding({}, {})", self.num_embeddings(), self.embedding_dim()),
+            None => format!(
+                "Embedding({}, {})",
+                self.num_embeddings(),
+                self.embedding_dim()
+            ),
         }
     }
     fn local_parameters(&self) -> Vec<(String, Tensor)> {

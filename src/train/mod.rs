@@ -20,6 +20,9 @@ pub use evaluate::{evaluate, EvalResult};
 pub use interrupt::{install_ctrlc_handler, interrupted, request_interrupt};
 pub use run::{train, PlotFn, TrainOptions, TrainReport, EVAL_BATCH};
 pub use run_dir::{load_run, metrics_csv, parse_metrics, EpochRow, LoadedRun, RunMeta, RunPaths};
-pub use setup::{build_model, build_model_for, load_data, load_splits, LoadedData, Splits};
+pub use setup::{
+    build_model, build_model_for, load_data, load_splits, load_text, LoadedData, Splits,
+    DEFAULT_SEQ_LEN,
+};
 pub use task::{evaluate_model, evaluate_task, Metrics, Task};
 pub use trainer::{NoObserver, NonFiniteLoss, StepObserver, StepOutcome, Trainer};

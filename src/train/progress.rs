@@ -77,9 +77,11 @@ mod bars {
                 },
             );
             bar.set_style(
-                ProgressStyle::with_template("step {pos}/{len} [{bar:30.cyan/blue}] {msg} eta {eta}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "step {pos}/{len} [{bar:30.cyan/blue}] {msg} eta {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             bar.set_position(done as u64);
             StepBar { bar }

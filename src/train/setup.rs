@@ -300,7 +300,11 @@ pub const DEFAULT_SEQ_LEN: usize = 128;
 /// Loads a text: its characters are the vocabulary (or `vocab`'s, for a
 /// trained run), the first (1 − val_fraction) trains and the rest validates
 /// (nanoGPT's split).
-pub fn load_text(cfg: &Config, config_dir: &Path, vocab: Option<CharTokenizer>) -> Result<LoadedData> {
+pub fn load_text(
+    cfg: &Config,
+    config_dir: &Path,
+    vocab: Option<CharTokenizer>,
+) -> Result<LoadedData> {
     let d = &cfg.data;
     let path = resolve_path(d.path.as_deref().unwrap_or_default(), config_dir);
     let text = read_text(&path)?;

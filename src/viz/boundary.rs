@@ -15,12 +15,12 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::plot::{ensure_font, save_rgb_png};
-use crate::train::LoadedRun;
-use crate::train::task::{predictions, Task};
 use crate::autograd::no_grad;
 use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use crate::train::task::{predictions, Task};
+use crate::train::LoadedRun;
 
 /// Class colours (matplotlib's tab10).
 pub const PALETTE: [(u8, u8, u8); 10] = [

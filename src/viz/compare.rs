@@ -9,8 +9,8 @@ use plotters::prelude::*;
 
 use super::boundary::PALETTE;
 use super::plot::{ensure_font, save_rgb_png};
-use crate::train::EpochRow;
 use crate::error::{Error, Result};
+use crate::train::EpochRow;
 
 fn perr(e: impl std::fmt::Display) -> Error {
     Error::new(format!("compare plot: {e}"))

@@ -6,9 +6,9 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
-use crate::train::EpochRow;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
+use crate::train::EpochRow;
 
 static FONT: Once = Once::new();
 

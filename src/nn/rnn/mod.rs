@@ -151,8 +151,16 @@ impl RnnBase {
             x.ndim() == 3 && x.shape()[2] == self.input_size,
             "{name}: input of shape {:?} must be [{}, {}, {}]",
             x.shape(),
-            if self.opts.batch_first { "batch" } else { "seq" },
-            if self.opts.batch_first { "seq" } else { "batch" },
+            if self.opts.batch_first {
+                "batch"
+            } else {
+                "seq"
+            },
+            if self.opts.batch_first {
+                "seq"
+            } else {
+                "batch"
+            },
             self.input_size
         );
         let x = if self.opts.batch_first {
@@ -279,7 +287,10 @@ impl RnnBase {
     fn replace_parameters(&mut self, p: &[Tensor]) {
         let mut it = p.iter();
         let mut next = |old: &Tensor| {
-            let t = it.next().expect("replace_parameters: too few tensors").clone();
+            let t = it
+                .next()
+                .expect("replace_parameters: too few tensors")
+                .clone();
             assert_eq!(t.shape(), old.shape(), "replace_parameters: shape");
             t
         };

@@ -78,7 +78,11 @@ pub fn recurrence(
 ) -> Tensor {
     let (b, t_len, hs) = (d.batch, d.steps, d.hidden);
     let gh = cell.gates() * hs;
-    assert_eq!(xa.shape(), [b * t_len, gh], "recurrence: input projection shape");
+    assert_eq!(
+        xa.shape(),
+        [b * t_len, gh],
+        "recurrence: input projection shape"
+    );
     assert_eq!(w_hh.shape(), [gh, hs], "recurrence: weight_hh shape");
     assert_eq!(h0.numel(), b * hs, "recurrence: initial state shape");
     let xav = xa.data();
@@ -118,7 +122,9 @@ pub fn recurrence(
             &mut *a
         };
         match &bv {
-            Some(bias) => target.chunks_exact_mut(gh).for_each(|r| r.copy_from_slice(bias)),
+            Some(bias) => target
+                .chunks_exact_mut(gh)
+                .for_each(|r| r.copy_from_slice(bias)),
             None => target.fill(0.0),
         }
         if cell != Cell::Gru {
@@ -144,7 +150,13 @@ pub fn recurrence(
         match cell {
             Cell::Lstm => {
                 let (c_prev_all, c_rest) = c_buf.split_at_mut((s + 1) * b * hs);
-                lstm_forward(a, &c_prev_all[s * b * hs..], &mut c_rest[..b * hs], h_next, hs);
+                lstm_forward(
+                    a,
+                    &c_prev_all[s * b * hs..],
+                    &mut c_rest[..b * hs],
+                    h_next,
+                    hs,
+                );
             }
             Cell::Gru => {
                 let mut xa_t = vec![0.0f32; b * gh];
@@ -152,7 +164,14 @@ pub fn recurrence(
                     xa_t[bi * gh..(bi + 1) * gh]
                         .copy_from_slice(&xav[(bi * t_len + t) * gh..(bi * t_len + t + 1) * gh]);
                 }
-                gru_forward(&xa_t, &ha_buf[s * b * gh..(s + 1) * b * gh], h_prev, a, h_next, hs);
+                gru_forward(
+                    &xa_t,
+                    &ha_buf[s * b * gh..(s + 1) * b * gh],
+                    h_prev,
+                    a,
+                    h_next,
+                    hs,
+                );
             }
             Cell::RnnTanh | Cell::RnnRelu => {
                 rnn_forward(a, cell == Cell::RnnRelu);

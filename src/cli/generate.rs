@@ -1,0 +1,152 @@
+//! `nerve generate RUN_DIR --prompt "ROMEO:" --tokens 500`: text from a
+//! trained language model, streamed as it is made.
+//!
+//! Prints the prompt, then each new character as soon as it is sampled
+//! (temperature, top-k, top-p, seed: see `models::generate`). The model's
+//! state (a recurrent state, a KV cache) carries from token to token, so
+//! nothing is recomputed. Ends with the speed on stderr.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+
+use crate::data::CharTokenizer;
+use crate::error::{Error, Result};
+use crate::models::{generate, Sampler, SamplingOptions};
+use crate::train::{load_run, RunPaths};
+
+/// Sampling options shared by `generate` and `chat`.
+#[derive(Args, Debug, Clone)]
+pub struct SamplingArgs {
+    /// Softmax temperature: 0 is greedy, 1 samples the model's own
+    /// distribution, higher is more random.
+    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
+    pub temperature: f32,
+    /// Sample only among the k most likely tokens.
+    #[arg(long, allow_negative_numbers = true)]
+    pub top_k: Option<i64>,
+    /// Sample among the fewest most likely tokens whose probabilities add up to p.
+    #[arg(long, allow_negative_numbers = true)]
+    pub top_p: Option<f32>,
+    /// The seed of the draws: the same seed gives the same text.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl SamplingArgs {
+    /// The sampling options, checked.
+    pub fn options(&self) -> Result<SamplingOptions> {
+        let top_k = match self.top_k {
+            Some(k) if k < 1 => {
+                return Err(Error::new(format!(
+                    "--top-k must be at least 1 (1 is greedy; leave it out to keep every token), found {k}"
+                )))
+            }
+            Some(k) => Some(k as usize),
+            None => None,
+        };
+        let o = SamplingOptions {
+            temperature: self.temperature,
+            top_k,
+            top_p: self.top_p,
+            seed: self.seed,
+        };
+        o.validate()?;
+        Ok(o)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// A run directory of a language model trained by `nerve train`.
+    pub run_dir: PathBuf,
+    /// The text to continue.
+    #[arg(long, default_value = "")]
+    pub prompt: String,
+    /// How many tokens (characters) to generate.
+    #[arg(long, default_value_t = 500, allow_negative_numbers = true)]
+    pub tokens: i64,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+}
+
+pub fn run(args: GenerateArgs) -> Result<()> {
+    if args.tokens < 1 {
+        return Err(Error::new(format!(
+            "--tokens must be at least 1, found {}",
+            args.tokens
+        )));
+    }
+    let opts = args.sampling.options()?;
+    let run = load_run(&args.run_dir)?;
+    let Some(lm) = run.model.as_language_model() else {
+        return Err(Error::new(format!(
+            "{} is a \"{}\" model trained for {}; `nerve generate` needs a language model \
+             (model.arch = \"char_rnn\" or \"gpt\" on dataset = \"text\")",
+            args.run_dir.display(),
+            run.model.arch(),
+            run.meta.task().name()
+        )));
+    };
+    let vocab = CharTokenizer::load(&RunPaths::new(&args.run_dir).vocab())?;
+    let prompt = if args.prompt.is_empty() {
+        // Start from a newline, as a text starts a line.
+        if vocab.encode("\n").is_err() {
+            return Err(Error::new(
+                "give a --prompt: the model's vocabulary has no newline to start from",
+            ));
+        }
+        "\n".to_string()
+    } else {
+        args.prompt.clone()
+    };
+    let ids = vocab.encode(&prompt).map_err(|e| e.context("--prompt"))?;
+    if let Some(w) = lm.context_window() {
+        if ids.len() > w {
+            eprintln!(
+                "note: the prompt has {} tokens, more than the context window of {w}: the model sees its last {w}",
+                ids.len()
+            );
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if !args.prompt.is_empty() {
+        write!(out, "{}", args.prompt).map_err(io_err)?;
+        out.flush().map_err(io_err)?;
+    }
+    let mut sampler = Sampler::new(opts)?;
+    let start = Instant::now();
+    let mut failed = None;
+    let made = generate(lm, &ids, args.tokens as usize, &mut sampler, |t| {
+        let s = vocab.decode(&[t]);
+        match write!(out, "{s}").and_then(|_| out.flush()) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(io_err(e));
+    }
+    writeln!(out).map_err(io_err)?;
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "{} tokens in {:.2}s ({:.0} tokens/s)",
+        made.len(),
+        secs,
+        made.len() as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
+/// A closed stdout (`| head`) ends the program quietly; other write errors are errors.
+fn io_err(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    Error::new(format!("cannot write the text: {e}"))
+}
