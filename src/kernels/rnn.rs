@@ -186,6 +186,7 @@ pub fn rnn_backward(h: &[f32], dh: &[f32], da: &mut [f32], relu: bool) {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
 
