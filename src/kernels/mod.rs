@@ -9,6 +9,7 @@ mod elementwise;
 mod matmul;
 pub mod memory;
 pub mod pool;
+pub mod quant;
 mod softmax;
 #[cfg(test)]
 mod test_values;
