@@ -11,6 +11,7 @@ pub mod memory;
 pub mod pool;
 pub mod quant;
 mod softmax;
+pub mod transformer;
 #[cfg(test)]
 mod test_values;
 

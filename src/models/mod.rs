@@ -4,6 +4,7 @@
 
 mod builder;
 mod conv_layers;
+pub mod llama;
 
 pub use builder::{build_sequential, LayerInfo, LayerSpec};
 pub use conv_layers::SizeSpec;

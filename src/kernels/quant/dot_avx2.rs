@@ -6,8 +6,12 @@
 //! subtracting 8, Q8_0) use the sign trick: |w| times sign(w) * q, so the
 //! unsigned operand is |w| and the products are the same.
 //!
-//! The formulas are those of `dot_scalar.rs`; the integer sums are exact, so
-//! the results differ from it only by the order of f32 additions.
+//! The order of f32 operations is llama.cpp's (`ggml_vec_dot_q4_1_q8_1` and
+//! friends, x86): eight lanes, each the exact integer sum of four adjacent
+//! byte products, accumulated block after block as acc = fma(dw * da, lanes,
+//! acc), then summed by halves; Q4_1's offsets m * s summed in a scalar. The
+//! AVX-512 and scalar kernels keep this order, so all three give the same
+//! bits.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -51,7 +55,7 @@ unsafe fn signed_dot(x: __m256i, y: __m256i) -> __m256 {
     _mm256_cvtepi32_ps(p)
 }
 
-fn check(w: &[u8], block_bytes: usize, a: &ActRow) -> usize {
+pub(super) fn check(w: &[u8], block_bytes: usize, a: &ActRow) -> usize {
     let nb = w.len() / block_bytes;
     assert!(
         w.len() % block_bytes == 0 && a.qs.len() >= nb * 32 && a.d.len() >= nb && a.s.len() >= nb,
@@ -62,21 +66,49 @@ fn check(w: &[u8], block_bytes: usize, a: &ActRow) -> usize {
     nb
 }
 
+/// One Q4_0 block (at `blk`) times 32 activation codes (at `y`) with scale
+/// `da`, accumulated into `acc`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn step_q4_0(blk: *const u8, y: *const i8, da: f32, acc: __m256) -> __m256 {
+    let (d, _) = halves(blk);
+    let x = _mm256_sub_epi8(nibbles(blk.add(2)), _mm256_set1_epi8(8));
+    let y = _mm256_loadu_si256(y as *const __m256i);
+    _mm256_fmadd_ps(_mm256_set1_ps(d * da), signed_dot(x, y), acc)
+}
+
+/// One Q4_1 block: accumulates the codes' product into `acc` and returns
+/// the block's offset term m * s.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn step_q4_1(blk: *const u8, y: *const i8, da: f32, sa: f32, acc: &mut __m256) -> f32 {
+    let (d, m) = halves(blk);
+    let x = nibbles(blk.add(4));
+    let y = _mm256_loadu_si256(y as *const __m256i);
+    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(d * da), _mm256_cvtepi32_ps(p), *acc);
+    m * sa
+}
+
+/// One Q8_0 block, accumulated into `acc`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn step_q8_0(blk: *const u8, y: *const i8, da: f32, acc: __m256) -> __m256 {
+    let (d, _) = halves(blk);
+    let x = _mm256_loadu_si256(blk.add(2) as *const __m256i);
+    let y = _mm256_loadu_si256(y as *const __m256i);
+    _mm256_fmadd_ps(_mm256_set1_ps(d * da), signed_dot(x, y), acc)
+}
+
 /// # Safety
 /// The CPU must have AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_q4_0(w: &[u8], a: ActRow) -> f32 {
     let nb = check(w, 18, &a);
-    let (wp, qp) = (w.as_ptr(), a.qs.as_ptr());
-    let eight = _mm256_set1_epi8(8);
     let mut acc = _mm256_setzero_ps();
     for b in 0..nb {
         // SAFETY: block b lies in w and its 32 codes in a.qs (checked above).
-        let blk = wp.add(b * 18);
-        let (d, _) = halves(blk);
-        let x = _mm256_sub_epi8(nibbles(blk.add(2)), eight);
-        let y = _mm256_loadu_si256(qp.add(b * 32) as *const __m256i);
-        acc = _mm256_fmadd_ps(signed_dot(x, y), _mm256_set1_ps(d * a.d[b]), acc);
+        acc = step_q4_0(w.as_ptr().add(b * 18), a.qs.as_ptr().add(b * 32), a.d[b], acc);
     }
     hsum(acc)
 }
@@ -86,19 +118,11 @@ pub unsafe fn dot_q4_0(w: &[u8], a: ActRow) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_q4_1(w: &[u8], a: ActRow) -> f32 {
     let nb = check(w, 20, &a);
-    let (wp, qp) = (w.as_ptr(), a.qs.as_ptr());
-    let ones = _mm256_set1_epi16(1);
     let mut acc = _mm256_setzero_ps();
     let mut offsets = 0.0f32;
     for b in 0..nb {
         // SAFETY: block b lies in w and its 32 codes in a.qs (checked above).
-        let blk = wp.add(b * 20);
-        let (d, m) = halves(blk);
-        let x = nibbles(blk.add(4));
-        let y = _mm256_loadu_si256(qp.add(b * 32) as *const __m256i);
-        let p = _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), ones);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * a.d[b]), acc);
-        offsets += m * a.s[b];
+        offsets += step_q4_1(w.as_ptr().add(b * 20), a.qs.as_ptr().add(b * 32), a.d[b], a.s[b], &mut acc);
     }
     hsum(acc) + offsets
 }
@@ -108,15 +132,10 @@ pub unsafe fn dot_q4_1(w: &[u8], a: ActRow) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_q8_0(w: &[u8], a: ActRow) -> f32 {
     let nb = check(w, 34, &a);
-    let (wp, qp) = (w.as_ptr(), a.qs.as_ptr());
     let mut acc = _mm256_setzero_ps();
     for b in 0..nb {
         // SAFETY: block b lies in w and its 32 codes in a.qs (checked above).
-        let blk = wp.add(b * 34);
-        let (d, _) = halves(blk);
-        let x = _mm256_loadu_si256(blk.add(2) as *const __m256i);
-        let y = _mm256_loadu_si256(qp.add(b * 32) as *const __m256i);
-        acc = _mm256_fmadd_ps(signed_dot(x, y), _mm256_set1_ps(d * a.d[b]), acc);
+        acc = step_q8_0(w.as_ptr().add(b * 34), a.qs.as_ptr().add(b * 32), a.d[b], acc);
     }
     hsum(acc)
 }
