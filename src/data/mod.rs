@@ -8,6 +8,7 @@
 //!   with a header), [`load_mnist`] (the shipped `data/mnist`).
 
 pub mod augment;
+pub mod bpe;
 pub mod csv;
 pub mod dataset;
 pub mod idx;
@@ -18,6 +19,7 @@ pub mod synthetic;
 
 pub use self::csv::{parse_csv, read_csv, read_csv_features, read_csv_with_features, CsvOptions};
 pub use augment::{AugmentConfig, Augmenter};
+pub use bpe::BpeTokenizer;
 pub use dataset::{BatchTargets, Dataset, Standardizer, Targets};
 pub use idx::{read_idx, read_idx_scaled, IdxArray};
 pub use image_folder::{load_image_folder, BadImage, ImageFolderOptions};
