@@ -27,7 +27,8 @@ use serde_json::Value;
 const LOGIT_TOLERANCE: f32 = 1e-3;
 
 fn model_path() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     if p.exists() {
         Some(p)
     } else {
@@ -40,12 +41,17 @@ fn model_path() -> Option<PathBuf> {
 }
 
 fn fixture() -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llama/smollm2_llama_cpp.json");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/llama/smollm2_llama_cpp.json");
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 fn argmax(v: &[f32]) -> u32 {
@@ -66,17 +72,35 @@ fn last_position_logits_match_llama_cpp() {
     let mut worst = 0.0f32;
     for case in fx["cases"].as_array().unwrap() {
         let mut cache = model.new_cache(256);
-        let logits = model.forward(&ids(&case["prompt_ids"]), &mut cache).unwrap();
+        let logits = model
+            .forward(&ids(&case["prompt_ids"]), &mut cache)
+            .unwrap();
         let mut order: Vec<u32> = (0..logits.len() as u32).collect();
         order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]));
-        assert_eq!(&order[..5], &ids(&case["top5"])[..], "top-5 for {:?}", case["prompt"]);
-        for pair in case["top"].as_array().unwrap().iter().chain(case["sample"].as_array().unwrap()) {
-            let (id, want) = (pair[0].as_u64().unwrap() as usize, pair[1].as_f64().unwrap() as f32);
+        assert_eq!(
+            &order[..5],
+            &ids(&case["top5"])[..],
+            "top-5 for {:?}",
+            case["prompt"]
+        );
+        for pair in case["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(case["sample"].as_array().unwrap())
+        {
+            let (id, want) = (
+                pair[0].as_u64().unwrap() as usize,
+                pair[1].as_f64().unwrap() as f32,
+            );
             worst = worst.max((logits[id] - want).abs());
         }
     }
     eprintln!("largest absolute logit difference from llama.cpp: {worst}");
-    assert!(worst <= LOGIT_TOLERANCE, "largest logit difference {worst} > {LOGIT_TOLERANCE}");
+    assert!(
+        worst <= LOGIT_TOLERANCE,
+        "largest logit difference {worst} > {LOGIT_TOLERANCE}"
+    );
 }
 
 #[test]
@@ -85,13 +109,20 @@ fn greedy_64_tokens_match_llama_cpp() {
     let model = Llama::from_gguf(&path).unwrap();
     for case in fixture()["cases"].as_array().unwrap() {
         let mut cache = model.new_cache(256);
-        let mut logits = model.forward(&ids(&case["prompt_ids"]), &mut cache).unwrap();
+        let mut logits = model
+            .forward(&ids(&case["prompt_ids"]), &mut cache)
+            .unwrap();
         let mut out = vec![];
         for _ in 0..64 {
             let next = argmax(&logits);
             out.push(next);
             logits = model.forward(&[next], &mut cache).unwrap();
         }
-        assert_eq!(out, ids(&case["greedy_ids"]), "greedy tokens for {:?}", case["prompt"]);
+        assert_eq!(
+            out,
+            ids(&case["greedy_ids"]),
+            "greedy tokens for {:?}",
+            case["prompt"]
+        );
     }
 }

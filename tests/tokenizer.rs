@@ -14,19 +14,28 @@ fn encode_and_decode_match_the_reference_on_the_corpus() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let model = root.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     if !model.exists() {
-        eprintln!("SKIPPED: {} is absent; run `bash scripts/fetch-smollm2.sh` to fetch it", model.display());
+        eprintln!(
+            "SKIPPED: {} is absent; run `bash scripts/fetch-smollm2.sh` to fetch it",
+            model.display()
+        );
         return;
     }
     let tok = BpeTokenizer::from_gguf(&GgufFile::open(&model).unwrap()).unwrap();
     let fx: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("tests/fixtures/tokenizer/smollm2_tokens.json")).unwrap(),
+        &std::fs::read_to_string(root.join("tests/fixtures/tokenizer/smollm2_tokens.json"))
+            .unwrap(),
     )
     .unwrap();
     let cases = fx["cases"].as_array().unwrap();
     assert!(cases.len() >= 30);
     for case in cases {
         let text = case["text"].as_str().unwrap();
-        let want: Vec<u32> = case["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let want: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
         assert_eq!(tok.encode(text), want, "encoding {text:?}");
         assert_eq!(tok.decode(&want), text, "decoding {text:?}");
     }

@@ -59,7 +59,8 @@ fn byte_chars() -> [char; 256] {
     let mut map = ['\0'; 256];
     let mut next = 256u32;
     for b in 0..256u32 {
-        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let printable =
+            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
         map[b as usize] = if printable {
             char::from_u32(b).expect("Latin-1")
         } else {
@@ -85,9 +86,12 @@ impl BpeTokenizer {
                 .iter()
                 .enumerate()
                 .map(|(i, v)| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| err(format!("{key}[{i}] is a {} (expected a string)", v.type_name())))
+                    v.as_str().map(str::to_string).ok_or_else(|| {
+                        err(format!(
+                            "{key}[{i}] is a {} (expected a string)",
+                            v.type_name()
+                        ))
+                    })
                 })
                 .collect()
         };
@@ -101,7 +105,10 @@ impl BpeTokenizer {
                 .map(|v| v.as_i64().unwrap_or(1))
                 .collect(),
         };
-        let pre = f.get("tokenizer.ggml.pre").and_then(|v| v.as_str()).unwrap_or("default");
+        let pre = f
+            .get("tokenizer.ggml.pre")
+            .and_then(|v| v.as_str())
+            .unwrap_or("default");
         let split_digits = match pre {
             "smollm" | "starcoder" | "refact" | "codeshell" => true,
             "gpt2" | "default" | "gpt-2" => false,
@@ -120,10 +127,23 @@ impl BpeTokenizer {
 
     /// A tokenizer from its vocabulary, merges ("left right", best first),
     /// GGUF token types (3 = special) and whether digits are split one by one.
-    pub fn new(tokens: Vec<String>, merges: &[String], types: &[i64], split_digits: bool) -> Result<BpeTokenizer> {
+    pub fn new(
+        tokens: Vec<String>,
+        merges: &[String],
+        types: &[i64],
+        split_digits: bool,
+    ) -> Result<BpeTokenizer> {
         let byte_to_char = byte_chars();
-        let char_to_byte = byte_to_char.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
-        let ids: HashMap<String, u32> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        let char_to_byte = byte_to_char
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| (c, b as u8))
+            .collect();
+        let ids: HashMap<String, u32> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
         let mut byte_ids = [None; 256];
         for (b, c) in byte_to_char.iter().enumerate() {
             byte_ids[b] = ids.get(&c.to_string()).copied();
@@ -133,8 +153,12 @@ impl BpeTokenizer {
             let (a, b) = m
                 .split_once(' ')
                 .ok_or_else(|| Error::new(format!("merge {rank} `{m}` is not two symbols")))?;
-            let (Some(&ia), Some(&ib), Some(&ij)) = (ids.get(a), ids.get(b), ids.get(&format!("{a}{b}"))) else {
-                return Err(Error::new(format!("merge {rank} `{m}` uses a symbol not in the vocabulary")));
+            let (Some(&ia), Some(&ib), Some(&ij)) =
+                (ids.get(a), ids.get(b), ids.get(&format!("{a}{b}")))
+            else {
+                return Err(Error::new(format!(
+                    "merge {rank} `{m}` uses a symbol not in the vocabulary"
+                )));
             };
             merge_map.entry((ia, ib)).or_insert((rank as u32, ij));
         }
@@ -230,19 +254,28 @@ impl BpeTokenizer {
         for m in self.pattern.find_iter(text) {
             // The pattern matches every character (its last branches take
             // any whitespace, the others everything else), so no error path.
-            let piece = m.expect("the GPT-2 pattern has no backtracking limit problem").as_str();
+            let piece = m
+                .expect("the GPT-2 pattern has no backtracking limit problem")
+                .as_str();
             self.bpe(piece.as_bytes(), out);
         }
     }
 
     /// The BPE merges applied to one piece's bytes.
     fn bpe(&self, bytes: &[u8], out: &mut Vec<u32>) {
-        let mut syms: Vec<u32> = bytes.iter().filter_map(|&b| self.byte_ids[b as usize]).collect();
+        let mut syms: Vec<u32> = bytes
+            .iter()
+            .filter_map(|&b| self.byte_ids[b as usize])
+            .collect();
         while syms.len() > 1 {
             let best = syms
                 .windows(2)
                 .enumerate()
-                .filter_map(|(i, w)| self.merges.get(&(w[0], w[1])).map(|&(rank, id)| (rank, i, id)))
+                .filter_map(|(i, w)| {
+                    self.merges
+                        .get(&(w[0], w[1]))
+                        .map(|&(rank, id)| (rank, i, id))
+                })
                 .min();
             let Some((_, i, id)) = best else { break };
             syms[i] = id;
@@ -261,7 +294,9 @@ impl BpeTokenizer {
     pub fn decode_bytes(&self, ids: &[u32]) -> Vec<u8> {
         let mut bytes = Vec::new();
         for &id in ids {
-            let Some(tok) = self.tokens.get(id as usize) else { continue };
+            let Some(tok) = self.tokens.get(id as usize) else {
+                continue;
+            };
             if self.is_special(id) {
                 bytes.extend_from_slice(tok.as_bytes());
                 continue;

@@ -11,6 +11,31 @@
 //!   softmax_k(q . k_k / sqrt(d)) weighted sum of v_k, in half precision
 //!   like llama.cpp's default (f16 cache, f16 query and weights, f32 sums).
 
+/// Defines `pub fn $name` that runs `$imp` compiled with FMA (and AVX2) when
+/// the CPU has them, so `mul_add` is one instruction rather than a call to
+/// the C library's fmaf; the results are the same bits either way.
+macro_rules! with_fma {
+    ($(#[$m:meta])* pub fn $name:ident / $fast:ident = $imp:ident ($($arg:ident : $ty:ty),*) $(-> $ret:ty)?) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("fma") && std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has the features `$fast` is compiled for.
+                return unsafe { $fast($($arg),*) };
+            }
+            $imp($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "fma,avx2")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $fast($($arg: $ty),*) $(-> $ret)? {
+            $imp($($arg),*)
+        }
+    };
+}
+
 /// In place: `x` (rows of `w.len()`) normalised by RMSNorm with weight `w`.
 pub fn rms_norm(x: &mut [f32], w: &[f32], eps: f32) {
     let n = w.len();
@@ -43,8 +68,13 @@ pub fn rope_angles(pos: usize, head_dim: usize, base: f32, cos: &mut [f32], sin:
     }
 }
 
-/// In place: each head (`head_dim` values) of `x` rotated pair by pair.
-pub fn rope_apply(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
+with_fma!(
+    /// In place: each head (`head_dim` values) of `x` rotated pair by pair.
+    pub fn rope_apply / rope_apply_fma = rope_apply_impl(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32])
+);
+
+#[inline(always)]
+fn rope_apply_impl(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
     for head in x.chunks_exact_mut(head_dim) {
         for i in 0..head_dim / 2 {
             let (a, b) = (head[2 * i], head[2 * i + 1]);
@@ -55,8 +85,13 @@ pub fn rope_apply(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
     }
 }
 
-/// In place: gate_j = silu(gate_j) * up_j, with [`exp_f32`].
-pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
+with_fma!(
+    /// In place: gate_j = silu(gate_j) * up_j, with [`exp_f32`].
+    pub fn silu_mul / silu_mul_fma = silu_mul_impl(gate: &mut [f32], up: &[f32])
+);
+
+#[inline(always)]
+fn silu_mul_impl(gate: &mut [f32], up: &[f32]) {
     for (g, &u) in gate.iter_mut().zip(up) {
         *g = *g / (1.0 + exp_f32(-*g)) * u;
     }
@@ -67,7 +102,7 @@ pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
 /// (ln2 split in two parts for precision), e^b by a degree-5 polynomial,
 /// times 2^n. Its maximum error is about 1.5 ulp; nerve uses it, not the C
 /// library's expf, so that its results are llama.cpp's bits.
-#[inline]
+#[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     let c = |bits: u32| f32::from_bits(bits);
     let shift = c(0x4b40_0000); // 1.5 * 2^23: adding it rounds to an integer
@@ -75,10 +110,9 @@ pub fn exp_f32(x: f32) -> f32 {
     let n = z - shift;
     let b = (-n).mul_add(c(0x35bf_be8e), (-n).mul_add(c(0x3f31_7200), x)); // x - n ln2
     let u = b * b;
-    let p = c(0x3c07_2010).mul_add(b, c(0x3d2b_9f17)).mul_add(
-        u,
-        c(0x3e2a_af33).mul_add(b, c(0x3eff_fedb)),
-    );
+    let p = c(0x3c07_2010)
+        .mul_add(b, c(0x3d2b_9f17))
+        .mul_add(u, c(0x3e2a_af33).mul_add(b, c(0x3eff_fedb)));
     let j = p.mul_add(u, c(0x3f7f_fff6).mul_add(b, 1.0));
     if n.abs() > 192.0 {
         return if n <= 0.0 { 0.0 } else { f32::INFINITY };
@@ -97,28 +131,45 @@ pub fn exp_f32(x: f32) -> f32 {
     }
 }
 
-/// One query head against `n` cached positions, in half precision as
-/// llama.cpp's default attention: keys and values are stored as f16 bits
-/// (position k's vector for this head at `k * stride + offset`, `head_dim`
-/// long), the query and the softmax weights are rounded to f16 before their
-/// products. The f32 sums are done in llama.cpp's order, so the results are
-/// its bits: each product of two f16 vectors in sixteen lanes (lane i sums
-/// elements i, i + 16, ... with fused multiply-adds), the lanes then summed
-/// by halves ([`sum16`]); the softmax sum taken sixteen positions at a time
-/// and accumulated in f64. Writes softmax(q.k / sqrt(d)) . v into `out`;
-/// `scores` is scratch of at least `n`.
+with_fma!(
+    /// One query head against `n` cached positions, in half precision as
+    /// llama.cpp's default attention: keys and values are stored as f16 bits
+    /// (position k's vector for this head at `k * stride + offset`, `head_dim`
+    /// long), the query and the softmax weights are rounded to f16 before their
+    /// products. The f32 sums are done in llama.cpp's order, so the results are
+    /// its bits: each product of two f16 vectors in sixteen lanes (lane i sums
+    /// elements i, i + 16, ... with fused multiply-adds), the lanes then summed
+    /// by halves ([`sum16`]); the softmax sum taken sixteen positions at a time
+    /// and accumulated in f64. Writes softmax(q.k / sqrt(d)) . v into `out`;
+    /// `scores` is scratch of at least `n`.
+    pub fn attend / attend_fma = attend_impl(
+        q: &[f32],
+        keys: &[u16],
+        values: &[u16],
+        n: usize,
+        stride: usize,
+        offset: usize,
+        scratch: &mut AttnScratch,
+        out: &mut [f32],
+        order: SumOrder
+    )
+);
+
 #[allow(clippy::too_many_arguments)]
-pub fn attend(
+#[inline(always)]
+fn attend_impl(
     q: &[f32],
     keys: &[u16],
     values: &[u16],
     n: usize,
     stride: usize,
     offset: usize,
-    scores: &mut [f32],
+    scratch: &mut AttnScratch,
     out: &mut [f32],
     order: SumOrder,
 ) {
+    scratch.scores.resize(n, 0.0);
+    let scores = &mut scratch.scores[..];
     let d = q.len();
     let scale = 1.0 / (d as f32).sqrt();
     let mut q16 = [0.0f32; 256];
@@ -147,20 +198,30 @@ pub fn attend(
     for s in scores[..n].iter_mut() {
         *s = round_f16(*s * inv);
     }
-    let mut lanes = [[0.0f32; 64]; 256];
-    let lanes = &mut lanes[..d];
+    // 64 accumulator rows of `d` (lane-major, so the loop over d vectorises).
+    let lanes = &mut scratch.lanes;
+    lanes.clear();
+    lanes.resize(64 * d, 0.0);
     let mut v = [0.0f32; 256];
     let v = &mut v[..d];
     for (k, &p) in scores[..n].iter().enumerate() {
         f16_to_f32_slice(&values[k * stride + offset..k * stride + offset + d], v);
         let lane = order.lane(k);
-        for (acc, &x) in lanes.iter_mut().zip(v.iter()) {
-            acc[lane] = p.mul_add(x, acc[lane]);
+        for (acc, &x) in lanes[lane * d..(lane + 1) * d].iter_mut().zip(v.iter()) {
+            *acc = p.mul_add(x, *acc);
         }
     }
-    for (o, acc) in out.iter_mut().zip(lanes.iter()) {
-        *o = order.reduce(acc);
+    for (j, o) in out.iter_mut().enumerate() {
+        let acc: [f32; 64] = std::array::from_fn(|l| lanes[l * d + j]);
+        *o = order.reduce(&acc);
     }
+}
+
+/// Scratch space for [`attend`], reused across calls.
+#[derive(Clone, Debug, Default)]
+pub struct AttnScratch {
+    scores: Vec<f32>,
+    lanes: Vec<f32>,
 }
 
 /// The order of f32 sums in an attention product, as llama.cpp has them:
@@ -176,7 +237,7 @@ pub enum SumOrder {
 
 impl SumOrder {
     /// The accumulator (of 64) that element `e` goes into.
-    #[inline]
+    #[inline(always)]
     fn lane(self, e: usize) -> usize {
         match self {
             SumOrder::Batch => e % 16,
@@ -185,7 +246,7 @@ impl SumOrder {
     }
 
     /// The accumulators' sum.
-    #[inline]
+    #[inline(always)]
     fn reduce(self, acc: &[f32; 64]) -> f32 {
         let mut l = [0.0f32; 16];
         l.copy_from_slice(&acc[..16]);
@@ -198,7 +259,7 @@ impl SumOrder {
     }
 
     /// A dot product in this order, with fused multiply-adds.
-    #[inline]
+    #[inline(always)]
     pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
         let mut acc = [0.0f32; 64];
         for (e, (&x, &y)) in a.iter().zip(b).enumerate() {
@@ -210,7 +271,7 @@ impl SumOrder {
 }
 
 /// Sixteen lanes summed as AVX-512's `reduce_add`: halves of 8, 4, 2, 1.
-#[inline]
+#[inline(always)]
 pub fn sum16(l: &[f32; 16]) -> f32 {
     let a: [f32; 8] = std::array::from_fn(|i| l[i + 8] + l[i]);
     let b: [f32; 4] = std::array::from_fn(|i| a[i + 4] + a[i]);
@@ -218,17 +279,27 @@ pub fn sum16(l: &[f32; 16]) -> f32 {
 }
 
 /// x rounded to the nearest f16 value (ties to even), as f32.
-#[inline]
+#[inline(always)]
 pub fn round_f16(x: f32) -> f32 {
     half::f16::from_f32(x).to_f32()
 }
 
-/// f16 bits to f32 values.
-#[inline]
+/// f16 bits to f32 values (exact), through a table of all 65,536.
+#[inline(always)]
 pub fn f16_to_f32_slice(src: &[u16], dst: &mut [f32]) {
+    let table = f16_table();
     for (d, &s) in dst.iter_mut().zip(src) {
-        *d = half::f16::from_bits(s).to_f32();
+        *d = table[s as usize];
     }
+}
+
+fn f16_table() -> &'static [f32] {
+    static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|b| half::f16::from_bits(b).to_f32())
+            .collect()
+    })
 }
 
 /// f32 values to f16 bits (round to nearest even).
@@ -244,7 +315,12 @@ pub fn f32_to_f16_slice(src: &[f32], dst: &mut [u16]) {
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in ca.zip(cb) {
         for i in 0..8 {
             acc[i] += x[i] * y[i];
@@ -283,13 +359,30 @@ mod tests {
     fn attention_weights_values_by_softmax() {
         // q . k = [0, 2] * (1/sqrt(2)) -> softmax weights [1, e^sqrt2] / sum.
         let q = [1.0, 1.0];
-        let keys: Vec<u16> = [0.0f32, 0.0, 1.0, 1.0].map(|x| half::f16::from_f32(x).to_bits()).to_vec();
-        let values: Vec<u16> = [10.0f32, 0.0, 0.0, 10.0].map(|x| half::f16::from_f32(x).to_bits()).to_vec();
-        let (mut scores, mut out) = ([0.0; 2], [0.0; 2]);
-        attend(&q, &keys, &values, 2, 2, 0, &mut scores, &mut out, SumOrder::Batch);
+        let keys: Vec<u16> = [0.0f32, 0.0, 1.0, 1.0]
+            .map(|x| half::f16::from_f32(x).to_bits())
+            .to_vec();
+        let values: Vec<u16> = [10.0f32, 0.0, 0.0, 10.0]
+            .map(|x| half::f16::from_f32(x).to_bits())
+            .to_vec();
+        let mut out = [0.0; 2];
+        attend(
+            &q,
+            &keys,
+            &values,
+            2,
+            2,
+            0,
+            &mut AttnScratch::default(),
+            &mut out,
+            SumOrder::Batch,
+        );
         let e = 2f32.sqrt().exp();
         // The weights are rounded to f16 (relative error below 2^-11).
-        assert!((out[0] - 10.0 / (1.0 + e)).abs() < 1e-2 && (out[1] - 10.0 * e / (1.0 + e)).abs() < 1e-2);
+        assert!(
+            (out[0] - 10.0 / (1.0 + e)).abs() < 1e-2
+                && (out[1] - 10.0 * e / (1.0 + e)).abs() < 1e-2
+        );
     }
 
     #[test]
@@ -299,7 +392,10 @@ mod tests {
             let (got, want) = (exp_f32(x) as f64, (x as f64).exp());
             if want > 1e-37 && want < 3e38 {
                 let ulp = (want as f32).abs() as f64 * f32::EPSILON as f64;
-                assert!((got - want).abs() <= 2.0 * ulp, "exp({x}) = {got}, want {want}");
+                assert!(
+                    (got - want).abs() <= 2.0 * ulp,
+                    "exp({x}) = {got}, want {want}"
+                );
             }
         }
         assert_eq!(exp_f32(0.0), 1.0);

@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 use crate::io::gguf::GgufFile;
 use crate::kernels::quant::Q8Activations;
 use crate::kernels::transformer::{
-    attend, f32_to_f16_slice, SumOrder, rms_norm_into, rope_angles, rope_apply, silu_mul,
+    attend, f32_to_f16_slice, rms_norm_into, rope_angles, rope_apply, silu_mul, AttnScratch,
+    SumOrder,
 };
 use crate::tensor::QuantTensor;
 
@@ -93,7 +94,10 @@ impl LlamaConfig {
             ));
         }
         if dim % 32 != 0 || cfg.ffn_dim % 32 != 0 {
-            return bad(format!("width {dim} or feed-forward {} is not a multiple of 32", cfg.ffn_dim));
+            return bad(format!(
+                "width {dim} or feed-forward {} is not a multiple of 32",
+                cfg.ffn_dim
+            ));
         }
         if let Some(v) = f.get("llama.rope.dimension_count") {
             if v.as_u64() != Some(cfg.head_dim as u64) {
@@ -176,7 +180,11 @@ impl KvCache {
 
     /// Bytes held by the cached keys and values.
     pub fn bytes(&self) -> usize {
-        self.keys.iter().chain(&self.values).map(|v| v.len() * 2).sum()
+        self.keys
+            .iter()
+            .chain(&self.values)
+            .map(|v| v.len() * 2)
+            .sum()
     }
 }
 
@@ -262,7 +270,10 @@ impl Llama {
             )));
         }
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
-            return Err(Error::new(format!("token id {bad} is outside the vocabulary of {}", c.vocab_size)));
+            return Err(Error::new(format!(
+                "token id {bad} is outside the vocabulary of {}",
+                c.vocab_size
+            )));
         }
         let (dim, kv_dim, hd) = (c.dim, c.kv_dim(), c.head_dim);
         let start = cache.len;
@@ -272,18 +283,32 @@ impl Llama {
         }
         let mut x = vec![0.0f32; n * dim];
         let mut acts = Q8Activations::default();
-        let (mut q, mut k, mut v) = (vec![0.0; n * dim], vec![0.0; n * kv_dim], vec![0.0; n * kv_dim]);
+        let (mut q, mut k, mut v) = (
+            vec![0.0; n * dim],
+            vec![0.0; n * kv_dim],
+            vec![0.0; n * kv_dim],
+        );
         let mut att = vec![0.0f32; n * dim];
         let mut proj = vec![0.0f32; n * dim];
         let (mut gate, mut up) = (vec![0.0; n * c.ffn_dim], vec![0.0; n * c.ffn_dim]);
         let (mut cos, mut sin) = (vec![0.0; n * hd / 2], vec![0.0; n * hd / 2]);
         for t in 0..n {
             let r = t * hd / 2..(t + 1) * hd / 2;
-            rope_angles(start + t, hd, c.rope_theta, &mut cos[r.clone()], &mut sin[r]);
+            rope_angles(
+                start + t,
+                hd,
+                c.rope_theta,
+                &mut cos[r.clone()],
+                &mut sin[r],
+            );
         }
-        let mut scores = vec![0.0f32; start + n];
+        let mut scratch = AttnScratch::default();
         let group = c.n_heads / c.n_kv_heads;
-        let order = if n == 1 { SumOrder::OneQuery } else { SumOrder::Batch };
+        let order = if n == 1 {
+            SumOrder::OneQuery
+        } else {
+            SumOrder::Batch
+        };
         for (l, b) in self.blocks.iter().enumerate() {
             rms_norm_into(&h, &b.attn_norm, c.rms_eps, &mut x);
             acts.quantize(&x, dim);
@@ -292,8 +317,18 @@ impl Llama {
             b.wv.matmul(&acts, &mut v);
             for t in 0..n {
                 let r = t * hd / 2..(t + 1) * hd / 2;
-                rope_apply(&mut q[t * dim..(t + 1) * dim], hd, &cos[r.clone()], &sin[r.clone()]);
-                rope_apply(&mut k[t * kv_dim..(t + 1) * kv_dim], hd, &cos[r.clone()], &sin[r]);
+                rope_apply(
+                    &mut q[t * dim..(t + 1) * dim],
+                    hd,
+                    &cos[r.clone()],
+                    &sin[r.clone()],
+                );
+                rope_apply(
+                    &mut k[t * kv_dim..(t + 1) * kv_dim],
+                    hd,
+                    &cos[r.clone()],
+                    &sin[r],
+                );
             }
             let old = cache.keys[l].len();
             cache.keys[l].resize(old + k.len(), 0);
@@ -301,23 +336,34 @@ impl Llama {
             f32_to_f16_slice(&k, &mut cache.keys[l][old..]);
             f32_to_f16_slice(&v, &mut cache.values[l][old..]);
             let (keys, values) = (&cache.keys[l], &cache.values[l]);
-            for t in 0..n {
+            let one_row = |t: usize, row: &mut [f32], scratch: &mut AttnScratch| {
                 let seen = start + t + 1;
                 for head in 0..c.n_heads {
                     let kv = head / group;
-                    let o = t * dim + head * hd;
+                    let o = head * hd;
+                    let qo = t * dim + o;
                     attend(
-                        &q[o..o + hd],
+                        &q[qo..qo + hd],
                         keys,
                         values,
                         seen,
                         kv_dim,
                         kv * hd,
-                        &mut scores,
-                        &mut att[o..o + hd],
+                        scratch,
+                        &mut row[o..o + hd],
                         order,
                     );
                 }
+            };
+            if n == 1 {
+                one_row(0, &mut att, &mut scratch);
+            } else {
+                use rayon::prelude::*;
+                att.par_chunks_mut(dim)
+                    .enumerate()
+                    .for_each_init(AttnScratch::default, |scratch, (t, row)| {
+                        one_row(t, row, scratch)
+                    });
             }
             acts.quantize(&att, dim);
             b.wo.matmul(&acts, &mut proj);

@@ -31,7 +31,10 @@ impl QuantTensor {
         start: usize,
     ) -> QuantTensor {
         let len = dtype.row_bytes(cols as u64).expect("whole blocks") as usize * rows;
-        assert!(start + len <= (*bytes).as_ref().len(), "QuantTensor: bytes out of range");
+        assert!(
+            start + len <= (*bytes).as_ref().len(),
+            "QuantTensor: bytes out of range"
+        );
         QuantTensor {
             dtype,
             rows,
@@ -60,7 +63,9 @@ impl QuantTensor {
 
     /// Bytes per row.
     pub fn row_bytes(&self) -> usize {
-        self.dtype.row_bytes(self.cols as u64).expect("whole blocks") as usize
+        self.dtype
+            .row_bytes(self.cols as u64)
+            .expect("whole blocks") as usize
     }
 
     /// All the matrix's bytes.
@@ -76,7 +81,11 @@ impl QuantTensor {
 
     /// Y = X W^T into `out` (x.rows x self.rows).
     pub fn matmul(&self, x: &Q8Activations, out: &mut [f32]) {
-        assert_eq!(x.cols, self.cols, "QuantTensor::matmul: {} columns, matrix has {}", x.cols, self.cols);
+        assert_eq!(
+            x.cols, self.cols,
+            "QuantTensor::matmul: {} columns, matrix has {}",
+            x.cols, self.cols
+        );
         quant_matmul(simd_level(), self.dtype, self.bytes(), self.rows, x, out);
     }
 }

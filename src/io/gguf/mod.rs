@@ -166,7 +166,10 @@ impl GgufFile {
         match self.get(key) {
             None => Err(self.error(format_args!("metadata `{key}` is missing"))),
             Some(v) => v.as_f64().ok_or_else(|| {
-                self.error(format_args!("metadata `{key}` is a {} (expected a number)", v.type_name()))
+                self.error(format_args!(
+                    "metadata `{key}` is a {} (expected a number)",
+                    v.type_name()
+                ))
             }),
         }
     }
@@ -176,7 +179,10 @@ impl GgufFile {
         match self.get(key) {
             None => Err(self.error(format_args!("metadata `{key}` is missing"))),
             Some(v) => v.as_str().ok_or_else(|| {
-                self.error(format_args!("metadata `{key}` is a {} (expected a string)", v.type_name()))
+                self.error(format_args!(
+                    "metadata `{key}` is a {} (expected a string)",
+                    v.type_name()
+                ))
             }),
         }
     }
@@ -186,7 +192,10 @@ impl GgufFile {
         match self.get(key) {
             None => Err(self.error(format_args!("metadata `{key}` is missing"))),
             Some(v) => v.as_array().ok_or_else(|| {
-                self.error(format_args!("metadata `{key}` is a {} (expected an array)", v.type_name()))
+                self.error(format_args!(
+                    "metadata `{key}` is a {} (expected an array)",
+                    v.type_name()
+                ))
             }),
         }
     }

@@ -94,7 +94,12 @@ impl<'a> Cursor<'a> {
             7 => match self.array::<1>(what)?[0] {
                 0 => Value::Bool(false),
                 1 => Value::Bool(true),
-                b => return Err(Error::new(format!("{} is a bool of value {b} (not 0 or 1)", what()))),
+                b => {
+                    return Err(Error::new(format!(
+                        "{} is a bool of value {b} (not 0 or 1)",
+                        what()
+                    )))
+                }
             },
             8 => Value::String(self.string(what)?),
             9 => {
@@ -107,7 +112,10 @@ impl<'a> Cursor<'a> {
                 let elem = self.u32(&|| format!("the element type of {}", what()))?;
                 let count = self.u64(&|| format!("the length of {}", what()))?;
                 let min_bytes = min_value_bytes(elem).ok_or_else(|| {
-                    Error::new(format!("{} has elements of unknown value type {elem}", what()))
+                    Error::new(format!(
+                        "{} has elements of unknown value type {elem}",
+                        what()
+                    ))
                 })?;
                 if count.saturating_mul(min_bytes) > self.remaining() as u64 {
                     return Err(Error::new(format!(
@@ -118,7 +126,9 @@ impl<'a> Cursor<'a> {
                 }
                 let mut items = Vec::with_capacity(count as usize);
                 for i in 0..count {
-                    items.push(self.value(elem, depth + 1, &|| format!("element {i} of {}", what()))?);
+                    items.push(
+                        self.value(elem, depth + 1, &|| format!("element {i} of {}", what()))?,
+                    );
                 }
                 Value::Array(items)
             }
@@ -159,9 +169,15 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header> {
         2 | 3 => {}
         1 => return Err(Error::new("GGUF version 1 is not supported (only 2 and 3)")),
         v if v.swap_bytes() == 2 || v.swap_bytes() == 3 => {
-            return Err(Error::new("a big-endian GGUF file (only little-endian is supported)"))
+            return Err(Error::new(
+                "a big-endian GGUF file (only little-endian is supported)",
+            ))
         }
-        v => return Err(Error::new(format!("unknown GGUF version {v} (only 2 and 3)"))),
+        v => {
+            return Err(Error::new(format!(
+                "unknown GGUF version {v} (only 2 and 3)"
+            )))
+        }
     }
     let tensor_count = c.u64(&|| "the tensor count".into())?;
     let kv_count = c.u64(&|| "the metadata count".into())?;
@@ -293,5 +309,8 @@ fn tensor_info(c: &mut Cursor, i: u64, alignment: u64) -> Result<TensorInfo> {
 
 /// The name of a value type id, for messages.
 pub fn value_type_name(type_id: u32) -> &'static str {
-    TYPE_NAMES.get(type_id as usize).copied().unwrap_or("unknown")
+    TYPE_NAMES
+        .get(type_id as usize)
+        .copied()
+        .unwrap_or("unknown")
 }

@@ -41,8 +41,16 @@ impl Q8Activations {
     /// Quantises `x` (`rows` rows of `cols` values, `cols` a multiple of 32),
     /// reusing this buffer's allocations.
     pub fn quantize(&mut self, x: &[f32], cols: usize) {
-        assert!(cols % 32 == 0 && cols > 0, "Q8Activations: {cols} columns is not a multiple of 32");
-        assert_eq!(x.len() % cols, 0, "Q8Activations: {} values are not rows of {cols}", x.len());
+        assert!(
+            cols % 32 == 0 && cols > 0,
+            "Q8Activations: {cols} columns is not a multiple of 32"
+        );
+        assert_eq!(
+            x.len() % cols,
+            0,
+            "Q8Activations: {} values are not rows of {cols}",
+            x.len()
+        );
         let rows = x.len() / cols;
         let blocks = x.len() / 32;
         self.cols = cols;
@@ -52,19 +60,13 @@ impl Q8Activations {
         self.qs.resize(x.len(), 0);
         self.d.resize(blocks, 0.0);
         self.s.resize(blocks, 0.0);
-        for (b, xb) in x.chunks_exact(32).enumerate() {
-            let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let d = amax / 127.0;
-            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-            let mut sum = 0i32;
-            for (q, &v) in self.qs[b * 32..b * 32 + 32].iter_mut().zip(xb) {
-                let r = (v * id).round_ties_even() as i32;
-                *q = r as i8;
-                sum += r;
-            }
-            self.d[b] = f16_to_f32(f32_to_f16(d));
-            self.s[b] = f16_to_f32(f32_to_f16(d * sum as f32));
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has the features the function is compiled for.
+            unsafe { quantize_blocks_avx2(x, &mut self.qs, &mut self.d, &mut self.s) };
+            return;
         }
+        quantize_blocks(x, &mut self.qs, &mut self.d, &mut self.s);
     }
 
     /// Row `r`'s blocks.
@@ -77,6 +79,31 @@ impl Q8Activations {
             values: &self.values[r * self.cols..(r + 1) * self.cols],
         }
     }
+}
+
+/// The blocks of `x` quantised into `qs`, `d` and `s` (see the file's doc).
+#[inline(always)]
+fn quantize_blocks(x: &[f32], qs: &mut [i8], ds: &mut [f32], ss: &mut [f32]) {
+    for (b, xb) in x.chunks_exact(32).enumerate() {
+        let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        let mut sum = 0i32;
+        for (q, &v) in qs[b * 32..b * 32 + 32].iter_mut().zip(xb) {
+            let r = (v * id).round_ties_even() as i32;
+            *q = r as i8;
+            sum += r;
+        }
+        ds[b] = f16_to_f32(f32_to_f16(d));
+        ss[b] = f16_to_f32(f32_to_f16(d * sum as f32));
+    }
+}
+
+/// [`quantize_blocks`] compiled for AVX2 (rounding is one instruction).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_blocks_avx2(x: &[f32], qs: &mut [i8], ds: &mut [f32], ss: &mut [f32]) {
+    quantize_blocks(x, qs, ds, ss)
 }
 
 #[cfg(test)]

@@ -81,7 +81,13 @@ pub(super) unsafe fn step_q4_0(blk: *const u8, y: *const i8, da: f32, acc: __m25
 /// the block's offset term m * s.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn step_q4_1(blk: *const u8, y: *const i8, da: f32, sa: f32, acc: &mut __m256) -> f32 {
+pub(super) unsafe fn step_q4_1(
+    blk: *const u8,
+    y: *const i8,
+    da: f32,
+    sa: f32,
+    acc: &mut __m256,
+) -> f32 {
     let (d, m) = halves(blk);
     let x = nibbles(blk.add(4));
     let y = _mm256_loadu_si256(y as *const __m256i);
@@ -108,7 +114,12 @@ pub unsafe fn dot_q4_0(w: &[u8], a: ActRow) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for b in 0..nb {
         // SAFETY: block b lies in w and its 32 codes in a.qs (checked above).
-        acc = step_q4_0(w.as_ptr().add(b * 18), a.qs.as_ptr().add(b * 32), a.d[b], acc);
+        acc = step_q4_0(
+            w.as_ptr().add(b * 18),
+            a.qs.as_ptr().add(b * 32),
+            a.d[b],
+            acc,
+        );
     }
     hsum(acc)
 }
@@ -122,7 +133,13 @@ pub unsafe fn dot_q4_1(w: &[u8], a: ActRow) -> f32 {
     let mut offsets = 0.0f32;
     for b in 0..nb {
         // SAFETY: block b lies in w and its 32 codes in a.qs (checked above).
-        offsets += step_q4_1(w.as_ptr().add(b * 20), a.qs.as_ptr().add(b * 32), a.d[b], a.s[b], &mut acc);
+        offsets += step_q4_1(
+            w.as_ptr().add(b * 20),
+            a.qs.as_ptr().add(b * 32),
+            a.d[b],
+            a.s[b],
+            &mut acc,
+        );
     }
     hsum(acc) + offsets
 }
@@ -135,7 +152,12 @@ pub unsafe fn dot_q8_0(w: &[u8], a: ActRow) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for b in 0..nb {
         // SAFETY: block b lies in w and its 32 codes in a.qs (checked above).
-        acc = step_q8_0(w.as_ptr().add(b * 34), a.qs.as_ptr().add(b * 32), a.d[b], acc);
+        acc = step_q8_0(
+            w.as_ptr().add(b * 34),
+            a.qs.as_ptr().add(b * 32),
+            a.d[b],
+            acc,
+        );
     }
     hsum(acc)
 }

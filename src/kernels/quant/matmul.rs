@@ -36,7 +36,11 @@ impl RowDot {
     /// The kernel for `dtype` at `level`. Panics if the CPU lacks `level` or
     /// `dtype` is not supported (callers check both).
     pub fn new(dtype: GgmlType, level: Simd) -> RowDot {
-        assert!(level.is_available(), "{} is not available on this CPU", level.name());
+        assert!(
+            level.is_available(),
+            "{} is not available on this CPU",
+            level.name()
+        );
         let kernel = match (dtype, level) {
             (GgmlType::Q4_0, Simd::Scalar) => Kernel::Safe(dot_scalar::dot_q4_0),
             (GgmlType::Q4_1, Simd::Scalar) => Kernel::Safe(dot_scalar::dot_q4_1),
@@ -83,9 +87,20 @@ pub fn quant_matmul(
     out: &mut [f32],
 ) {
     let cols = x.cols;
-    let row_bytes = dtype.row_bytes(cols as u64).expect("cols is a multiple of 32") as usize;
-    assert_eq!(w.len(), rows * row_bytes, "quant_matmul: weight bytes for {rows}x{cols} {dtype}");
-    assert_eq!(out.len(), x.rows * rows, "quant_matmul: output of {}x{rows}", x.rows);
+    let row_bytes = dtype
+        .row_bytes(cols as u64)
+        .expect("cols is a multiple of 32") as usize;
+    assert_eq!(
+        w.len(),
+        rows * row_bytes,
+        "quant_matmul: weight bytes for {rows}x{cols} {dtype}"
+    );
+    assert_eq!(
+        out.len(),
+        x.rows * rows,
+        "quant_matmul: output of {}x{rows}",
+        x.rows
+    );
     let dot = RowDot::new(dtype, level);
     if x.rows == 1 {
         let a = x.row(0);
@@ -165,7 +180,8 @@ mod tests {
                                 w[r * rb + b * 20 + 2],
                                 w[r * rb + b * 20 + 3],
                             ])) as f64;
-                            let qsum: i32 = a.qs[b * 32..b * 32 + 32].iter().map(|&q| q as i32).sum();
+                            let qsum: i32 =
+                                a.qs[b * 32..b * 32 + 32].iter().map(|&q| q as i32).sum();
                             m * (a.s[b] as f64 - a.d[b] as f64 * qsum as f64)
                         })
                         .sum();
@@ -184,14 +200,19 @@ mod tests {
             // 7 blocks: an odd count exercises the AVX-512 tail.
             for (rows, cols, tokens) in [(37, 224, 1), (70, 576, 3)] {
                 let w = random_weights(&mut rng, dtype, rows, cols);
-                let xs: Vec<f32> = (0..tokens * cols).map(|_| rng.gen_range(-3.0..3.0)).collect();
+                let xs: Vec<f32> = (0..tokens * cols)
+                    .map(|_| rng.gen_range(-3.0..3.0))
+                    .collect();
                 let mut x = Q8Activations::default();
                 x.quantize(&xs, cols);
                 let want = reference(dtype, &w, rows, &x);
                 let mut scalar = vec![0.0; tokens * rows];
                 quant_matmul(Simd::Scalar, dtype, &w, rows, &x, &mut scalar);
                 for (i, (g, e)) in scalar.iter().zip(&want).enumerate() {
-                    assert!((g - e).abs() <= 1e-4 * (1.0 + e.abs()), "{dtype} scalar [{i}]: {g} vs {e}");
+                    assert!(
+                        (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                        "{dtype} scalar [{i}]: {g} vs {e}"
+                    );
                 }
                 // The SIMD kernels keep the scalar order of f32 operations.
                 for level in Simd::ALL.into_iter().filter(|l| l.is_available()) {

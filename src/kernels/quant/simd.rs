@@ -55,7 +55,11 @@ impl Simd {
 
     /// The best level this CPU has.
     pub fn best() -> Simd {
-        *Simd::ALL.iter().rev().find(|s| s.is_available()).expect("scalar is always available")
+        *Simd::ALL
+            .iter()
+            .rev()
+            .find(|s| s.is_available())
+            .expect("scalar is always available")
     }
 }
 

@@ -57,7 +57,10 @@ const TABLE: &[(GgmlType, u32, &str, usize, usize)] = &[
 
 impl GgmlType {
     fn entry(self) -> &'static (GgmlType, u32, &'static str, usize, usize) {
-        TABLE.iter().find(|e| e.0 == self).expect("every type is in TABLE")
+        TABLE
+            .iter()
+            .find(|e| e.0 == self)
+            .expect("every type is in TABLE")
     }
 
     /// The type with this GGUF id, or None for an id nerve does not know
