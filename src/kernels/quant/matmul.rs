@@ -135,6 +135,7 @@ pub fn quant_matmul(
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
     use crate::kernels::quant::f32_to_f16;
