@@ -9,6 +9,7 @@
 
 pub mod augment;
 pub mod batch;
+pub mod bpe;
 pub mod char_tokenizer;
 pub mod config;
 pub mod csv;
@@ -24,6 +25,7 @@ pub mod text;
 pub use self::csv::{parse_csv, read_csv, read_csv_features, read_csv_with_features, CsvOptions};
 pub use augment::{AugmentConfig, Augmenter};
 pub use batch::{Augmented, Batch, BatchSource, EpochOptions, Inputs, TokenBatch};
+pub use bpe::BpeTokenizer;
 pub use char_tokenizer::CharTokenizer;
 pub use config::DataConfig;
 pub use config::{BadImage, ImageFolderOptions};

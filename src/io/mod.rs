@@ -14,6 +14,7 @@
 //!   writer the rest of nerve uses for checkpoints, logs and plots.
 
 mod atomic;
+pub mod gguf;
 mod safetensors;
 
 pub use self::atomic::{write_atomic, write_atomic_with};

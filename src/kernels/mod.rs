@@ -9,10 +9,12 @@ mod elementwise;
 mod matmul;
 pub mod memory;
 pub mod pool;
+pub mod quant;
 pub mod rnn;
 mod softmax;
 #[cfg(test)]
 mod test_values;
+pub mod transformer;
 
 pub use elementwise::{
     map_collect, map_inplace, map_inplace_zip, map_into, zip3_map_into, zip_map_into, PAR_THRESHOLD,

@@ -16,6 +16,7 @@ pub mod char_rnn;
 mod conv_layers;
 pub mod generate;
 pub mod layer_spec;
+pub mod llama;
 pub mod sequential;
 mod task;
 

@@ -13,6 +13,7 @@ mod create;
 mod elementwise;
 mod index;
 mod matmul;
+mod quantized;
 mod random;
 mod reduce;
 mod shape;
@@ -20,6 +21,7 @@ mod shape_ops;
 mod softmax;
 
 pub use elementwise::sigmoid;
+pub use quantized::QuantTensor;
 pub use random::{manual_seed, with_rng, Generator};
 pub use shape::{broadcast_shapes, numel};
 

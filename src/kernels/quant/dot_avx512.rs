@@ -1,0 +1,123 @@
+//! AVX-512 VNNI dot products of a quantised weight row with 8-bit
+//! activations, two blocks of 32 per step: `vpdpbusd` multiplies 64 unsigned
+//! weight bytes by 64 signed activation bytes and sums each four into sixteen
+//! i32 lanes (lanes 0-7 the first block, 8-15 the second).
+//!
+//! VNNI's first operand is unsigned, so signed weights are shifted: Q4_0's
+//! codes are used as stored (0..15, the true value is code - 8) and Q8_0's
+//! with their sign bit flipped (w + 128); the shift times the activations,
+//! a second `vpdpbusd` of the constant shift with the same activations, is
+//! subtracted, so each lane holds exactly the integer sum of `dot_avx2.rs`.
+//! The lanes are then accumulated in the AVX2 kernels' order (block b's
+//! eight lanes, then block b + 1's), so the results are the same bits; an odd
+//! last block goes through the AVX2 step.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use super::activations::ActRow;
+use super::dot_avx2::{check, halves, hsum, nibbles, step_q4_0, step_q4_1, step_q8_0};
+
+/// Two blocks' 16 bytes of nibbles as 64 codes, in activation order.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn nibbles2(p0: *const u8, p1: *const u8) -> __m512i {
+    _mm512_inserti64x4(_mm512_castsi256_si512(nibbles(p0)), nibbles(p1), 1)
+}
+
+/// The exact lane sums of 64 codes `x` (unsigned, each `shift` above its
+/// value) times 64 activation codes at `y`, as f32.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn lanes(x: __m512i, y: *const i8, shift: i8) -> __m512 {
+    let y = _mm512_loadu_si512(y as *const _);
+    let zero = _mm512_setzero_si512();
+    let mut p = _mm512_dpbusd_epi32(zero, x, y);
+    if shift != 0 {
+        p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(shift), y));
+    }
+    _mm512_cvtepi32_ps(p)
+}
+
+/// acc = fma(s0, lanes 0-7, acc), then fma(s1, lanes 8-15, acc).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn accumulate(acc: __m256, p: __m512, s0: f32, s1: f32) -> __m256 {
+    let acc = _mm256_fmadd_ps(_mm256_set1_ps(s0), _mm512_castps512_ps256(p), acc);
+    let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p), 1));
+    _mm256_fmadd_ps(_mm256_set1_ps(s1), hi, acc)
+}
+
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn dot_q4_0(w: &[u8], a: ActRow) -> f32 {
+    let nb = check(w, 18, &a);
+    let (wp, qp) = (w.as_ptr(), a.qs.as_ptr());
+    let mut acc = _mm256_setzero_ps();
+    let mut b = 0;
+    // SAFETY (every pointer below): blocks b and b + 1 lie in w and their
+    // codes in a.qs (checked above).
+    while b + 2 <= nb {
+        let (blk0, blk1) = (wp.add(b * 18), wp.add(b * 18 + 18));
+        let p = lanes(nibbles2(blk0.add(2), blk1.add(2)), qp.add(b * 32), 8);
+        acc = accumulate(acc, p, halves(blk0).0 * a.d[b], halves(blk1).0 * a.d[b + 1]);
+        b += 2;
+    }
+    if b < nb {
+        acc = step_q4_0(wp.add(b * 18), qp.add(b * 32), a.d[b], acc);
+    }
+    hsum(acc)
+}
+
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn dot_q4_1(w: &[u8], a: ActRow) -> f32 {
+    let nb = check(w, 20, &a);
+    let (wp, qp) = (w.as_ptr(), a.qs.as_ptr());
+    let mut acc = _mm256_setzero_ps();
+    let mut offsets = 0.0f32;
+    let mut b = 0;
+    // SAFETY (every pointer below): blocks b and b + 1 lie in w and their
+    // codes in a.qs (checked above).
+    while b + 2 <= nb {
+        let (blk0, blk1) = (wp.add(b * 20), wp.add(b * 20 + 20));
+        let ((d0, m0), (d1, m1)) = (halves(blk0), halves(blk1));
+        let p = lanes(nibbles2(blk0.add(4), blk1.add(4)), qp.add(b * 32), 0);
+        acc = accumulate(acc, p, d0 * a.d[b], d1 * a.d[b + 1]);
+        offsets += m0 * a.s[b];
+        offsets += m1 * a.s[b + 1];
+        b += 2;
+    }
+    if b < nb {
+        offsets += step_q4_1(wp.add(b * 20), qp.add(b * 32), a.d[b], a.s[b], &mut acc);
+    }
+    hsum(acc) + offsets
+}
+
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn dot_q8_0(w: &[u8], a: ActRow) -> f32 {
+    let nb = check(w, 34, &a);
+    let (wp, qp) = (w.as_ptr(), a.qs.as_ptr());
+    let flip = _mm256_set1_epi8(-128);
+    let mut acc = _mm256_setzero_ps();
+    let mut b = 0;
+    // SAFETY (every pointer below): blocks b and b + 1 lie in w and their
+    // codes in a.qs (checked above).
+    while b + 2 <= nb {
+        let (blk0, blk1) = (wp.add(b * 34), wp.add(b * 34 + 34));
+        let x0 = _mm256_xor_si256(_mm256_loadu_si256(blk0.add(2) as *const _), flip);
+        let x1 = _mm256_xor_si256(_mm256_loadu_si256(blk1.add(2) as *const _), flip);
+        let x = _mm512_inserti64x4(_mm512_castsi256_si512(x0), x1, 1);
+        let p = lanes(x, qp.add(b * 32), -128);
+        acc = accumulate(acc, p, halves(blk0).0 * a.d[b], halves(blk1).0 * a.d[b + 1]);
+        b += 2;
+    }
+    if b < nb {
+        acc = step_q8_0(wp.add(b * 34), qp.add(b * 32), a.d[b], acc);
+    }
+    hsum(acc)
+}

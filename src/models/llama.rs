@@ -1,0 +1,388 @@
+//! Llama, the decoder-only transformer of SmolLM2, Llama 2/3 and friends,
+//! run from a GGUF file with its weights kept quantised and memory-mapped.
+//!
+//! For tokens t_1..t_n, with h = embed(t) (a row of the token embedding):
+//!
+//!   for each of the L blocks:
+//!     a = RMSNorm(h) ;  q = a Wq^T, k = a Wk^T, v = a Wv^T
+//!     q, k = RoPE(q, k at the token's position)       (adjacent pairs)
+//!     head i of q attends over the cached k, v of kv head i / (H / H_kv)
+//!       (grouped-query attention): softmax(q.k / sqrt(d)) v, causal
+//!     h = h + concat(heads) Wo^T
+//!     b = RMSNorm(h) ;  h = h + (silu(b Wg^T) * (b Wu^T)) Wd^T   (SwiGLU)
+//!   logits = RMSNorm(h) Wout^T     (Wout = the token embedding when tied)
+//!
+//! Every product is a `QuantTensor::matmul`: the activations are rounded to 8
+//! bits per block of 32 and multiplied with the weight blocks as integers, as
+//! llama.cpp does. A prompt goes through as one batch (matrix-matrix
+//! products); decoding feeds one token at a time against the [`KvCache`].
+
+use crate::error::{Error, Result};
+use crate::io::gguf::GgufFile;
+use crate::kernels::quant::Q8Activations;
+use crate::kernels::transformer::{
+    attend, f32_to_f16_slice, rms_norm_into, rope_angles, rope_apply, silu_mul, AttnScratch,
+    SumOrder,
+};
+use crate::tensor::QuantTensor;
+
+/// The shape of a llama model, read from `llama.*` metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlamaConfig {
+    pub n_layers: usize,
+    pub dim: usize,
+    pub ffn_dim: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub rope_theta: f32,
+    pub rms_eps: f32,
+    pub context_length: usize,
+    pub vocab_size: usize,
+}
+
+impl LlamaConfig {
+    /// Reads and checks the config of a `llama` GGUF file.
+    pub fn from_gguf(f: &GgufFile) -> Result<LlamaConfig> {
+        let arch = f.get_str("general.architecture")?;
+        if arch != "llama" {
+            return Err(Error::new(format!(
+                "{}: the model's architecture is `{arch}`; nerve runs `llama` models only",
+                f.path().display()
+            )));
+        }
+        let n = |k: &str| -> Result<usize> {
+            let v = f.get_u64(&format!("llama.{k}"))?;
+            if v == 0 || v > 1 << 20 {
+                return Err(Error::new(format!(
+                    "{}: metadata `llama.{k}` is {v} (expected 1 to {})",
+                    f.path().display(),
+                    1 << 20
+                )));
+            }
+            Ok(v as usize)
+        };
+        let dim = n("embedding_length")?;
+        let n_heads = n("attention.head_count")?;
+        let n_kv_heads = match f.get("llama.attention.head_count_kv") {
+            Some(_) => n("attention.head_count_kv")?,
+            None => n_heads,
+        };
+        let vocab_size = match f.get("llama.vocab_size") {
+            Some(_) => n("vocab_size")?,
+            None => f.get_array("tokenizer.ggml.tokens")?.len(),
+        };
+        let cfg = LlamaConfig {
+            n_layers: n("block_count")?,
+            dim,
+            ffn_dim: n("feed_forward_length")?,
+            n_heads,
+            n_kv_heads,
+            head_dim: dim / n_heads,
+            rope_theta: match f.get("llama.rope.freq_base") {
+                Some(_) => f.get_f64("llama.rope.freq_base")? as f32,
+                None => 10000.0,
+            },
+            rms_eps: f.get_f64("llama.attention.layer_norm_rms_epsilon")? as f32,
+            context_length: n("context_length")?,
+            vocab_size,
+        };
+        let bad = |what: String| Err(Error::new(format!("{}: {what}", f.path().display())));
+        if dim % n_heads != 0 || n_heads % n_kv_heads != 0 || !cfg.head_dim.is_multiple_of(2) {
+            return bad(format!(
+                "{n_heads} query heads and {n_kv_heads} key/value heads do not divide width {dim} evenly"
+            ));
+        }
+        if dim % 32 != 0 || !cfg.ffn_dim.is_multiple_of(32) {
+            return bad(format!(
+                "width {dim} or feed-forward {} is not a multiple of 32",
+                cfg.ffn_dim
+            ));
+        }
+        if let Some(v) = f.get("llama.rope.dimension_count") {
+            if v.as_u64() != Some(cfg.head_dim as u64) {
+                return bad(format!(
+                    "rope.dimension_count is {} but heads are {} wide (partial rotary embeddings are not supported)",
+                    v.summary(),
+                    cfg.head_dim
+                ));
+            }
+        }
+        Ok(cfg)
+    }
+
+    fn kv_dim(&self) -> usize {
+        self.n_kv_heads * self.head_dim
+    }
+}
+
+struct Block {
+    attn_norm: Vec<f32>,
+    wq: QuantTensor,
+    wk: QuantTensor,
+    wv: QuantTensor,
+    wo: QuantTensor,
+    ffn_norm: Vec<f32>,
+    w_gate: QuantTensor,
+    w_up: QuantTensor,
+    w_down: QuantTensor,
+}
+
+/// A llama model whose weights refer to a memory-mapped GGUF file.
+pub struct Llama {
+    config: LlamaConfig,
+    embed: QuantTensor,
+    output: QuantTensor,
+    output_norm: Vec<f32>,
+    blocks: Vec<Block>,
+}
+
+/// The keys and values of the positions seen so far, per block.
+#[derive(Clone, Debug)]
+pub struct KvCache {
+    /// Per block, position-major f16 bits (llama.cpp's default cache type).
+    keys: Vec<Vec<u16>>,
+    values: Vec<Vec<u16>>,
+    len: usize,
+    capacity: usize,
+}
+
+impl KvCache {
+    /// Positions held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Most positions it can hold (the model's context window or less).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Forgets every position (a new conversation).
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.keys.iter_mut().for_each(Vec::clear);
+        self.values.iter_mut().for_each(Vec::clear);
+    }
+
+    /// Keeps only the first `n` positions.
+    pub fn truncate(&mut self, n: usize, kv_dim: usize) {
+        if n < self.len {
+            self.len = n;
+            self.keys.iter_mut().for_each(|k| k.truncate(n * kv_dim));
+            self.values.iter_mut().for_each(|v| v.truncate(n * kv_dim));
+        }
+    }
+
+    /// Bytes held by the cached keys and values.
+    pub fn bytes(&self) -> usize {
+        self.keys
+            .iter()
+            .chain(&self.values)
+            .map(|v| v.len() * 2)
+            .sum()
+    }
+}
+
+impl Llama {
+    /// Opens a GGUF file and builds the model on its mapped weights.
+    pub fn from_gguf(path: impl AsRef<std::path::Path>) -> Result<Llama> {
+        let f = GgufFile::open(path)?;
+        Llama::from_file(&f)
+    }
+
+    /// Builds the model on an open GGUF file's weights.
+    pub fn from_file(f: &GgufFile) -> Result<Llama> {
+        let c = LlamaConfig::from_gguf(f)?;
+        let matrix = |name: &str, rows: usize, cols: usize| -> Result<QuantTensor> {
+            let t = f.quant_tensor(name)?;
+            if t.rows() != rows || t.cols() != cols {
+                return Err(Error::new(format!(
+                    "{}: tensor `{name}` is {}x{} (expected {rows}x{cols})",
+                    f.path().display(),
+                    t.rows(),
+                    t.cols()
+                )));
+            }
+            Ok(t)
+        };
+        let embed = matrix("token_embd.weight", c.vocab_size, c.dim)?;
+        let output = match f.tensor_info("output.weight") {
+            Some(_) => matrix("output.weight", c.vocab_size, c.dim)?,
+            None => embed.clone(),
+        };
+        let mut blocks = Vec::with_capacity(c.n_layers);
+        for i in 0..c.n_layers {
+            let p = |s: &str| format!("blk.{i}.{s}.weight");
+            blocks.push(Block {
+                attn_norm: f.tensor_f32(&p("attn_norm"), c.dim)?,
+                wq: matrix(&p("attn_q"), c.dim, c.dim)?,
+                wk: matrix(&p("attn_k"), c.kv_dim(), c.dim)?,
+                wv: matrix(&p("attn_v"), c.kv_dim(), c.dim)?,
+                wo: matrix(&p("attn_output"), c.dim, c.dim)?,
+                ffn_norm: f.tensor_f32(&p("ffn_norm"), c.dim)?,
+                w_gate: matrix(&p("ffn_gate"), c.ffn_dim, c.dim)?,
+                w_up: matrix(&p("ffn_up"), c.ffn_dim, c.dim)?,
+                w_down: matrix(&p("ffn_down"), c.dim, c.ffn_dim)?,
+            });
+        }
+        Ok(Llama {
+            output_norm: f.tensor_f32("output_norm.weight", c.dim)?,
+            config: c,
+            embed,
+            output,
+            blocks,
+        })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    /// An empty cache for up to `capacity` positions (at most the context
+    /// window).
+    pub fn new_cache(&self, capacity: usize) -> KvCache {
+        let n = self.config.n_layers;
+        KvCache {
+            keys: vec![Vec::new(); n],
+            values: vec![Vec::new(); n],
+            len: 0,
+            capacity: capacity.min(self.config.context_length),
+        }
+    }
+
+    /// Runs `tokens` after the cached positions, appends their keys and
+    /// values to the cache, and returns the logits of the last token.
+    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
+        let c = &self.config;
+        let n = tokens.len();
+        if n == 0 {
+            return Err(Error::new("no tokens to run"));
+        }
+        if cache.len + n > cache.capacity {
+            return Err(Error::new(format!(
+                "{} tokens after {} cached ones exceed the context window of {} tokens",
+                n, cache.len, cache.capacity
+            )));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
+            return Err(Error::new(format!(
+                "token id {bad} is outside the vocabulary of {}",
+                c.vocab_size
+            )));
+        }
+        let (dim, kv_dim, hd) = (c.dim, c.kv_dim(), c.head_dim);
+        let start = cache.len;
+        let mut h = vec![0.0f32; n * dim];
+        for (row, &t) in h.chunks_exact_mut(dim).zip(tokens) {
+            self.embed.dequantize_row_into(t as usize, row);
+        }
+        let mut x = vec![0.0f32; n * dim];
+        let mut acts = Q8Activations::default();
+        let (mut q, mut k, mut v) = (
+            vec![0.0; n * dim],
+            vec![0.0; n * kv_dim],
+            vec![0.0; n * kv_dim],
+        );
+        let mut att = vec![0.0f32; n * dim];
+        let mut proj = vec![0.0f32; n * dim];
+        let (mut gate, mut up) = (vec![0.0; n * c.ffn_dim], vec![0.0; n * c.ffn_dim]);
+        let (mut cos, mut sin) = (vec![0.0; n * hd / 2], vec![0.0; n * hd / 2]);
+        for t in 0..n {
+            let r = t * hd / 2..(t + 1) * hd / 2;
+            rope_angles(
+                start + t,
+                hd,
+                c.rope_theta,
+                &mut cos[r.clone()],
+                &mut sin[r],
+            );
+        }
+        let mut scratch = AttnScratch::default();
+        let group = c.n_heads / c.n_kv_heads;
+        let order = if n == 1 {
+            SumOrder::OneQuery
+        } else {
+            SumOrder::Batch
+        };
+        for (l, b) in self.blocks.iter().enumerate() {
+            rms_norm_into(&h, &b.attn_norm, c.rms_eps, &mut x);
+            acts.quantize(&x, dim);
+            b.wq.matmul(&acts, &mut q);
+            b.wk.matmul(&acts, &mut k);
+            b.wv.matmul(&acts, &mut v);
+            for t in 0..n {
+                let r = t * hd / 2..(t + 1) * hd / 2;
+                rope_apply(
+                    &mut q[t * dim..(t + 1) * dim],
+                    hd,
+                    &cos[r.clone()],
+                    &sin[r.clone()],
+                );
+                rope_apply(
+                    &mut k[t * kv_dim..(t + 1) * kv_dim],
+                    hd,
+                    &cos[r.clone()],
+                    &sin[r],
+                );
+            }
+            let old = cache.keys[l].len();
+            cache.keys[l].resize(old + k.len(), 0);
+            cache.values[l].resize(old + v.len(), 0);
+            f32_to_f16_slice(&k, &mut cache.keys[l][old..]);
+            f32_to_f16_slice(&v, &mut cache.values[l][old..]);
+            let (keys, values) = (&cache.keys[l], &cache.values[l]);
+            let one_row = |t: usize, row: &mut [f32], scratch: &mut AttnScratch| {
+                let seen = start + t + 1;
+                for head in 0..c.n_heads {
+                    let kv = head / group;
+                    let o = head * hd;
+                    let qo = t * dim + o;
+                    attend(
+                        &q[qo..qo + hd],
+                        keys,
+                        values,
+                        seen,
+                        kv_dim,
+                        kv * hd,
+                        scratch,
+                        &mut row[o..o + hd],
+                        order,
+                    );
+                }
+            };
+            if n == 1 {
+                one_row(0, &mut att, &mut scratch);
+            } else {
+                use rayon::prelude::*;
+                att.par_chunks_mut(dim)
+                    .enumerate()
+                    .for_each_init(AttnScratch::default, |scratch, (t, row)| {
+                        one_row(t, row, scratch)
+                    });
+            }
+            acts.quantize(&att, dim);
+            b.wo.matmul(&acts, &mut proj);
+            h.iter_mut().zip(&proj).for_each(|(a, p)| *a += p);
+            rms_norm_into(&h, &b.ffn_norm, c.rms_eps, &mut x);
+            acts.quantize(&x, dim);
+            b.w_gate.matmul(&acts, &mut gate);
+            b.w_up.matmul(&acts, &mut up);
+            silu_mul(&mut gate, &up);
+            acts.quantize(&gate, c.ffn_dim);
+            b.w_down.matmul(&acts, &mut proj);
+            h.iter_mut().zip(&proj).for_each(|(a, p)| *a += p);
+        }
+        cache.len += n;
+        let last = &h[(n - 1) * dim..];
+        rms_norm_into(last, &self.output_norm, c.rms_eps, &mut x[..dim]);
+        acts.quantize(&x[..dim], dim);
+        let mut logits = vec![0.0f32; c.vocab_size];
+        self.output.matmul(&acts, &mut logits);
+        Ok(logits)
+    }
+}
