@@ -1,0 +1,105 @@
+//! Splitting a product over the threads: `C` is cut into a grid of tiles,
+//! one per thread, and each thread runs the whole BLIS loop nest on its
+//! tile with its own packing buffers. `k` is never split, so every element
+//! is summed in the same order whatever the split (see mod.rs).
+//!
+//! The grid is `tm x tn` with `tm·tn` = threads. Each tile packs the rows of
+//! `A` and the columns of `B` it reads, so splitting `m` repeats the packing
+//! of `B` and splitting `n` repeats that of `A`; the grid is the one that
+//! minimises the slowest tile's work plus its packing:
+//!
+//! ```text
+//! cost(tm, tn) = rows·cols·k + PACK_COST·(rows·k·[A packed] + k·cols·[B packed])
+//! rows = ⌈m/tm⌉ up to MR,  cols = ⌈n/tn⌉ up to 16 (NR if B is prepacked)
+//! ```
+
+use rayon::prelude::*;
+
+use super::driver::{packs, tile};
+use super::scratch::with_scratch;
+use super::{Kernel, Operand, Problem};
+
+/// Multiply-adds (`m·n·k`) from which a product runs on all threads:
+/// 256 Ki, a few microseconds on one core.
+const PAR_MIN_WORK: usize = 1 << 18;
+
+/// Cost of packing one value, in multiply-adds.
+const PACK_COST: usize = 8;
+
+/// A grid of tiles over `C`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Grid {
+    /// Rows and columns of every tile but the last in each direction.
+    pub rows: usize,
+    pub cols: usize,
+    /// Tiles down and across.
+    pub tm: usize,
+    pub tn: usize,
+}
+
+impl Grid {
+    /// The whole product as one tile.
+    fn single(m: usize, n: usize) -> Grid {
+        Grid {
+            rows: m,
+            cols: n,
+            tm: 1,
+            tn: 1,
+        }
+    }
+}
+
+/// The grid for `threads` threads.
+pub(crate) fn grid<K: Kernel>(p: &Problem, threads: usize) -> Grid {
+    let (m, n, k) = (p.m, p.n, p.k);
+    if threads <= 1 || m * n * k < PAR_MIN_WORK {
+        return Grid::single(m, n);
+    }
+    let col_align = match p.b {
+        Operand::Packed(_) => K::NR,
+        Operand::Strided(_) => K::NR.min(16),
+    };
+    let mut best: Option<(usize, Grid)> = None;
+    for tm in 1..=threads {
+        if threads % tm != 0 {
+            continue;
+        }
+        let tn = threads / tm;
+        let rows = m.div_ceil(tm).next_multiple_of(K::MR);
+        let cols = n.div_ceil(tn).next_multiple_of(col_align);
+        let g = Grid {
+            rows,
+            cols,
+            tm: m.div_ceil(rows),
+            tn: n.div_ceil(cols),
+        };
+        let (pa, pb) = packs::<K>(p, rows.min(m), cols.min(n));
+        let work = rows.min(m) * cols.min(n) * k;
+        let pack = pa as usize * rows.min(m) * k + pb as usize * k * cols.min(n);
+        let cost = work + PACK_COST * pack;
+        if best.is_none_or(|(c, _)| cost < c) {
+            best = Some((cost, g));
+        }
+    }
+    best.map_or(Grid::single(m, n), |(_, g)| g)
+}
+
+/// Runs a checked product on the tiles of its grid.
+///
+/// # Safety
+/// As [`super::run`] for the kernel set `K`.
+pub(crate) unsafe fn run<K: Kernel>(p: &Problem) {
+    let g = grid::<K>(p, rayon::current_num_threads());
+    let tiles = g.tm * g.tn;
+    // SAFETY (both branches): tiles are disjoint parts of C inside m x n.
+    if tiles == 1 {
+        with_scratch(|s| tile::<K>(p, 0..p.m, 0..p.n, s));
+        return;
+    }
+    (0..tiles).into_par_iter().for_each(|t| {
+        let (r, c) = (t / g.tn, t % g.tn);
+        let rows = r * g.rows..((r + 1) * g.rows).min(p.m);
+        let cols = c * g.cols..((c + 1) * g.cols).min(p.n);
+        with_scratch(|s| tile::<K>(p, rows, cols, s));
+    });
+}
