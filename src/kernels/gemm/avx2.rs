@@ -188,9 +188,12 @@ unsafe fn micro<const R: usize, const V: usize, const PACKED: bool>(t: &Tile) {
     }
 }
 
-/// `c[j] (+)= Σ_p a[p]·b[p·ldb + j]`: blocks of up to 8 vectors (64
-/// columns), one accumulator each, the last vector masked; every `c[j]` is
-/// one chain over `p` in order.
+/// Rows of `b` one pass of [`gemv_rows`] streams at a time.
+const GEMV_ROWS: usize = 8;
+
+/// `c[j] (+)= Σ_p a[p]·b[p·ldb + j]`, streaming `b` by rows, 8 at a time,
+/// with `c` (zeroed first unless accumulating) in L1; every `c[j]` is one
+/// chain over `p` in order (see the AVX-512 kernel).
 ///
 /// # Safety
 /// As [`Kernel::gemv_rows`]; the CPU must support AVX2 and FMA.
@@ -205,72 +208,38 @@ unsafe fn gemv_rows(
     c: *mut f32,
     accumulate: bool,
 ) {
-    let mut j = 0;
-    while j < n {
-        let cols = (n - j).min(8 * LANES);
-        let (b, c) = (b.add(j), c.add(j));
-        match cols.div_ceil(LANES) {
-            1 => rows_block::<1>(k, cols, a, b, ldb, c, accumulate),
-            2 => rows_block::<2>(k, cols, a, b, ldb, c, accumulate),
-            3 => rows_block::<3>(k, cols, a, b, ldb, c, accumulate),
-            4 => rows_block::<4>(k, cols, a, b, ldb, c, accumulate),
-            5 => rows_block::<5>(k, cols, a, b, ldb, c, accumulate),
-            6 => rows_block::<6>(k, cols, a, b, ldb, c, accumulate),
-            7 => rows_block::<7>(k, cols, a, b, ldb, c, accumulate),
-            _ => rows_block::<8>(k, cols, a, b, ldb, c, accumulate),
-        }
-        j += cols;
+    if !accumulate {
+        std::ptr::write_bytes(c, 0, n);
     }
-}
-
-/// `V` vectors of columns of [`gemv_rows`], the last masked to `cols`.
-///
-/// # Safety
-/// As [`gemv_rows`] for columns `0..cols`, `cols.div_ceil(8) == V`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn rows_block<const V: usize>(
-    k: usize,
-    cols: usize,
-    a: *const f32,
-    b: *const f32,
-    ldb: isize,
-    c: *mut f32,
-    accumulate: bool,
-) {
-    let last = mask(cols - (V - 1) * LANES);
-    let full = cols == V * LANES;
-    let mut acc = [_mm256_setzero_ps(); V];
-    let mut bp = b;
-    for p in 0..k {
-        let av = _mm256_broadcast_ss(&*a.add(p));
-        for (v, x) in acc.iter_mut().enumerate() {
-            let bv = if v + 1 < V || full {
-                _mm256_loadu_ps(bp.add(v * LANES))
-            } else {
-                _mm256_maskload_ps(bp.add(v * LANES), last)
-            };
-            *x = _mm256_fmadd_ps(av, bv, *x);
+    let full = n / LANES * LANES;
+    let tail = mask((n - full).max(1));
+    let mut p = 0;
+    while p < k {
+        let rows = GEMV_ROWS.min(k - p);
+        let mut av = [_mm256_setzero_ps(); GEMV_ROWS];
+        for (r, x) in av.iter_mut().enumerate().take(rows) {
+            *x = _mm256_broadcast_ss(&*a.add(p + r));
         }
-        bp = bp.offset(ldb);
-    }
-    for (v, &x) in acc.iter().enumerate() {
-        let ptr = c.add(v * LANES);
-        if v + 1 < V || full {
-            let y = if accumulate {
-                _mm256_add_ps(_mm256_loadu_ps(ptr), x)
-            } else {
-                x
-            };
-            _mm256_storeu_ps(ptr, y);
-        } else {
-            let y = if accumulate {
-                _mm256_add_ps(_mm256_maskload_ps(ptr, last), x)
-            } else {
-                x
-            };
-            _mm256_maskstore_ps(ptr, last, y);
+        let bp = b.offset(p as isize * ldb);
+        let mut j = 0;
+        while j < full {
+            let mut cv = _mm256_loadu_ps(c.add(j));
+            for (r, &x) in av.iter().enumerate().take(rows) {
+                let bv = _mm256_loadu_ps(bp.offset(r as isize * ldb).add(j));
+                cv = _mm256_fmadd_ps(x, bv, cv);
+            }
+            _mm256_storeu_ps(c.add(j), cv);
+            j += LANES;
         }
+        if full < n {
+            let mut cv = _mm256_maskload_ps(c.add(full), tail);
+            for (r, &x) in av.iter().enumerate().take(rows) {
+                let bv = _mm256_maskload_ps(bp.offset(r as isize * ldb).add(full), tail);
+                cv = _mm256_fmadd_ps(x, bv, cv);
+            }
+            _mm256_maskstore_ps(c.add(full), tail, cv);
+        }
+        p += rows;
     }
 }
 

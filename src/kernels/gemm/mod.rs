@@ -19,7 +19,7 @@
 //! The micro-kernel keeps an `MR x NR` block of `C` in vector registers and,
 //! for every `p`, broadcasts `MR` values of `A` and multiplies them by the `NR`
 //! values of row `p` of the `B` panel (fused multiply-add). `MR x NR` is
-//! `8 x 48` with AVX-512 (24 zmm accumulators), `6 x 16` with AVX2+FMA (12 ymm)
+//! `6 x 64` with AVX-512 (24 zmm accumulators), `6 x 16` with AVX2+FMA (12 ymm)
 //! and `4 x 8` in the portable kernel. Edges use the same kernel with fewer
 //! rows and masked columns, so nothing is computed twice or padded.
 //!

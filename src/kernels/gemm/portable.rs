@@ -39,23 +39,18 @@ impl Kernel for Portable {
         c: *mut f32,
         accumulate: bool,
     ) {
-        const W: usize = 32;
-        let mut j = 0;
-        while j < n {
-            let w = W.min(n - j);
-            let mut acc = [0.0f32; W];
-            for p in 0..k {
-                let av = *a.add(p);
-                let row = b.offset(p as isize * ldb).add(j);
-                for (jj, x) in acc[..w].iter_mut().enumerate() {
-                    *x += av * *row.add(jj);
-                }
+        // Row by row of b (contiguous), c in L1: c[j] += a[p]·b[p, j] in
+        // order of p.
+        let c = std::slice::from_raw_parts_mut(c, n);
+        if !accumulate {
+            c.fill(0.0);
+        }
+        for p in 0..k {
+            let av = *a.add(p);
+            let row = std::slice::from_raw_parts(b.offset(p as isize * ldb), n);
+            for (x, &bj) in c.iter_mut().zip(row) {
+                *x += av * bj;
             }
-            for (jj, &x) in acc[..w].iter().enumerate() {
-                let ptr = c.add(j + jj);
-                *ptr = if accumulate { *ptr + x } else { x };
-            }
-            j += w;
         }
     }
 
