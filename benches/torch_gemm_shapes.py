@@ -28,7 +28,7 @@ torch.set_num_threads(THREADS)
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "..", "src", "cli", "bench", "gemm.rs")
 ROW = re.compile(
-    r'shape\(\s*(\w+),\s*"([^"]+)",\s*\((\d+),\s*(\d+),\s*(\d+)\),\s*(true|false),\s*(true|false)\s*\)'
+    r'shape\(\s*(\w+),\s*"([^"]+)",\s*\((\d+),\s*(\d+),\s*(\d+)\),\s*(true|false),\s*(true|false),?\s*\)'
 )
 
 

@@ -38,7 +38,8 @@ pub(crate) fn packs<K: Kernel>(p: &Problem, rows: usize, cols: usize) -> (bool, 
     };
     let pack_b = match p.b {
         Operand::Packed(_) => false,
-        Operand::Strided(b) => !(b.cs == 1 && rows <= 2 * K::MR),
+        // In place: few rows, or all of B fits in L1 (32 KiB).
+        Operand::Strided(b) => !(b.cs == 1 && (rows <= 2 * K::MR || p.k * p.n <= 8192)),
     };
     (pack_a, pack_b)
 }

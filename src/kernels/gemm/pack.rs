@@ -6,8 +6,9 @@
 //! B block [kc, nc] -> panels of NR columns: panel q, (p, j) at q·kc·NR + p·NR + j
 //! ```
 //!
-//! The last panel of a block may be narrower; its unused lanes are zero in
-//! `B` (the kernel masks them anyway) and never read in `A`.
+//! The last panel of a block may be narrower; its unused lanes are left as
+//! they are and never read (the kernel masks its last vector of `B` and
+//! runs with fewer rows of `A`).
 //! A contiguous run (a row of row-major `B`, a column of column-major `A`) is
 //! copied as it is; the other orientation is a transpose, done in squares of
 //! 8 x 8 so that both the reads and the writes run along cache lines, with
@@ -59,8 +60,7 @@ pub(crate) unsafe fn pack_a(
     }
 }
 
-/// Packs `B[p0..p0+kc, j0..j0+nc]` into panels of `nr` columns at `dst`,
-/// zero-filling the last panel's unused columns.
+/// Packs `B[p0..p0+kc, j0..j0+nc]` into panels of `nr` columns at `dst`.
 ///
 /// # Safety
 /// The block must lie inside `b`; `dst` must hold `nc.div_ceil(nr)·kc·nr`
@@ -85,17 +85,11 @@ pub(crate) unsafe fn pack_b(
             for p in 0..kc {
                 let d = panel.add(p * nr);
                 std::ptr::copy_nonoverlapping(src.offset(p as isize * b.rs), d, cols);
-                std::ptr::write_bytes(d.add(cols), 0, nr - cols);
             }
         } else {
             // panel[p·nr + j] = B[p0 + p, c0 + j]: the transpose of the
             // `cols x kc` block whose rows are B's columns.
             transpose(simd, src, b.cs, b.rs, cols, kc, panel, nr);
-            if cols < nr {
-                for p in 0..kc {
-                    std::ptr::write_bytes(panel.add(p * nr + cols), 0, nr - cols);
-                }
-            }
         }
     }
 }
@@ -266,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn packs_b_in_both_orientations_with_zero_padding() {
+    fn packs_b_in_both_orientations() {
         // B is 19 x 21; pack rows 3..19, columns 2..21 into panels of 8.
         let (k, n) = (19, 21);
         let rm: Vec<f32> = (0..k * n).map(|x| x as f32 + 1.0).collect();
@@ -284,7 +278,7 @@ mod tests {
                         let want = if col < nc {
                             ((p0 + p) * n + j0 + col) as f32 + 1.0
                         } else {
-                            0.0
+                            -1.0 // untouched
                         };
                         assert_eq!(dst[q * kc * nr + p * nr + j], want, "q {q} p {p} j {j}");
                     }
