@@ -14,25 +14,36 @@ use super::Path;
 /// Chains per thread (enough to cover 4-cycle FMA latency on 2 pipes).
 const CHAINS: usize = 12;
 
-/// Best GFLOP/s of 5 runs of `iters` iterations on `threads` threads.
+/// Best GFLOP/s of 5 runs of `iters` iterations on `threads` threads. A
+/// run lasts from the first thread's start to the last thread's end, each
+/// read by the thread itself (a spawning thread that is descheduled after
+/// the start would otherwise shorten the run).
 fn measure(path: Path, threads: usize, iters: u64) -> f64 {
     let lanes = path.lanes();
     let mut best = f64::INFINITY;
     for _ in 0..5 {
-        let start = Barrier::new(threads + 1);
-        let t = std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| {
-                    start.wait();
-                    std::hint::black_box(chains(path, iters));
-                });
-            }
-            start.wait();
-            let t0 = Instant::now();
-            t0
+        let start = Barrier::new(threads);
+        let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        let t0 = Instant::now();
+                        std::hint::black_box(chains(path, iters));
+                        (t0, Instant::now())
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("an FMA thread"))
+                .collect()
         });
-        // The scope has joined every thread: `t` is the start, now the end.
-        best = best.min(t.elapsed().as_secs_f64());
+        let first = spans.iter().map(|s| s.0).min();
+        let last = spans.iter().map(|s| s.1).max();
+        if let (Some(a), Some(b)) = (first, last) {
+            best = best.min((b - a).as_secs_f64());
+        }
     }
     threads as f64 * iters as f64 * (CHAINS * lanes * 2) as f64 / best / 1e9
 }
