@@ -172,7 +172,7 @@ unsafe fn macro_kernel<K: Kernel>(mb: MacroBlock) {
 }
 
 /// DEV ONLY: blocking override from the environment (read once).
-fn dev(name: &str, default: usize) -> usize {
+pub(crate) fn dev(name: &str, default: usize) -> usize {
     use std::sync::OnceLock;
     static VALS: OnceLock<[Option<usize>; 4]> = OnceLock::new();
     let v = VALS.get_or_init(|| {
