@@ -72,8 +72,8 @@ pub(crate) fn matmul(
     let threads = rayon::current_num_threads();
     let work = m * n * k;
     if work < PAR_WORK || threads == 1 {
-        // SAFETY: the asserts above: every index of the m x n block lies in
-        // the slices, and `c` does not alias `a` or `b` (it is borrowed mutably).
+        // SAFETY: the caller checked the lengths: every index of the m x n
+        // block lies in the slices, and `c` does not alias `a` or `b` (it is borrowed mutably).
         unsafe { p.block(0, m, 0, n, Parallelism::None) };
         return;
     }

@@ -248,6 +248,8 @@ mod tests {
         for (a, simd) in cases(mat(&rm, k as isize, 1), mat(&cm, 1, m as isize)) {
             let (i0, mc, p0, kc, mr) = (2usize, 9usize, 1usize, 10usize, 4usize);
             let mut dst = vec![-1.0f32; mc.div_ceil(mr) * kc * mr];
+            // SAFETY: the block lies inside the 11 x 13 matrix; `dst` holds
+            // every panel; `simd` only where AVX is available (`cases`).
             unsafe { pack_a(simd, a, i0, mc, p0, kc, mr, dst.as_mut_ptr()) };
             for i in 0..mc {
                 for p in 0..kc {
@@ -270,6 +272,7 @@ mod tests {
         for (b, simd) in cases(mat(&rm, n as isize, 1), mat(&cm, 1, k as isize)) {
             let (p0, kc, j0, nc, nr) = (3usize, 16usize, 2usize, 19usize, 8usize);
             let mut dst = vec![-1.0f32; nc.div_ceil(nr) * kc * nr];
+            // SAFETY: as above, for the 19 x 21 matrix.
             unsafe { pack_b(simd, b, p0, kc, j0, nc, nr, dst.as_mut_ptr()) };
             for q in 0..nc.div_ceil(nr) {
                 for p in 0..kc {

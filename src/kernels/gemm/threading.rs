@@ -66,7 +66,7 @@ pub(crate) fn grid<K: Kernel>(p: &Problem, tiles: usize) -> Grid {
     };
     let mut best: Option<(usize, Grid)> = None;
     for tm in 1..=tiles {
-        if tiles % tm != 0 {
+        if !tiles.is_multiple_of(tm) {
             continue;
         }
         let tn = tiles / tm;
