@@ -76,21 +76,25 @@ pub(crate) unsafe fn pack_b(
     nr: usize,
     dst: *mut f32,
 ) {
+    if b.cs == 1 {
+        // Row-major B: row by row, each row's `nc` values front to back (a
+        // stream the hardware prefetcher follows; panel by panel would
+        // cross a page per row when B is wide), dealt into the panels.
+        for p in 0..kc {
+            let src = b.at(p0 + p, j0);
+            for (q, c0) in (0..nc).step_by(nr).enumerate() {
+                let cols = nr.min(nc - c0);
+                std::ptr::copy_nonoverlapping(src.add(c0), dst.add(q * kc * nr + p * nr), cols);
+            }
+        }
+        return;
+    }
     for (q, c0) in (0..nc).step_by(nr).enumerate() {
         let cols = nr.min(nc - c0);
         let panel = dst.add(q * kc * nr);
-        let src = b.at(p0, j0 + c0);
-        if b.cs == 1 {
-            // Row-major B: each p is `cols` contiguous values.
-            for p in 0..kc {
-                let d = panel.add(p * nr);
-                std::ptr::copy_nonoverlapping(src.offset(p as isize * b.rs), d, cols);
-            }
-        } else {
-            // panel[p·nr + j] = B[p0 + p, c0 + j]: the transpose of the
-            // `cols x kc` block whose rows are B's columns.
-            transpose(simd, src, b.cs, b.rs, cols, kc, panel, nr);
-        }
+        // panel[p·nr + j] = B[p0 + p, c0 + j]: the transpose of the
+        // `cols x kc` block whose rows are B's columns.
+        transpose(simd, b.at(p0, j0 + c0), b.cs, b.rs, cols, kc, panel, nr);
     }
 }
 
