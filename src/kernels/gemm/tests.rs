@@ -122,11 +122,12 @@ fn odd_sizes_on_every_path() {
 
 #[test]
 fn block_boundaries_on_every_path() {
-    // k across KC (256) and two blocks, m across MC, n across NR panels and
+    // k across KC (512) and two blocks, m across MC, n across NR panels and
     // NC; the MLP's, a conv im2col, an LSTM gate and GPT shapes.
     let shapes = [
         (200, 300, 50),
         (129, 513, 97),
+        (70, 1100, 20),
         (300, 257, 130),
         (3, 40, 3100),
         (64, 784, 128),
@@ -136,6 +137,8 @@ fn block_boundaries_on_every_path() {
         (32, 128, 512),
         (130, 128, 384),
         (2, 700, 33),
+        // Column-major A wide enough to be packed.
+        (520, 40, 300),
     ];
     for path in paths() {
         for &(m, k, n) in &shapes {
