@@ -27,7 +27,10 @@ fn main() -> ExitCode {
     match std::panic::catch_unwind(|| nerve::cli::run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            eprintln!("error: {e}");
+            // An error every rank of a distributed run holds: rank 0 says it.
+            if !(e.is_shared() && nerve::dist::is_secondary_rank()) {
+                eprintln!("error: {e}");
+            }
             ExitCode::from(1)
         }
         Err(_) => ExitCode::from(2),

@@ -24,6 +24,7 @@ pub fn resume(
     model: &dyn Model,
     optimizer: &mut dyn Optimizer,
 ) -> Result<(RunMeta, Vec<EpochRow>)> {
+    paths.recover().map_err(|e| e.context("--resume"))?;
     let old = paths.load_meta().map_err(|e| e.context("--resume"))?;
     if old.input_shape != meta.input_shape
         || old.class_names != meta.class_names
