@@ -43,15 +43,21 @@ macro_rules! need_mpi {
     };
 }
 
-fn mpi_args(np: usize) -> Vec<String> {
+/// mpirun's options before the program: as root, on 2 shared cores.
+fn mpi_flags() -> Vec<String> {
     let mut a: Vec<String> = vec!["--oversubscribe".into()];
     if is_root() {
         a.push("--allow-run-as-root".into());
     }
-    a.extend(["-np".into(), np.to_string()]);
     // Open MPI would bind each rank to a core; the tests share 2 cores.
     a.extend(["--bind-to".into(), "none".into()]);
     a.extend(["--mca".into(), "btl".into(), "self,vader".into()]);
+    a
+}
+
+fn mpi_args(np: usize) -> Vec<String> {
+    let mut a = mpi_flags();
+    a.extend(["-np".into(), np.to_string()]);
     a
 }
 
@@ -267,7 +273,7 @@ eval_interval = 60
 eval_iters = 2
 batch_size = 32
 optimizer = "sgd"
-lr = 0.05
+lr = 0.02
 momentum = 0.9
 seed = 1
 "#,
@@ -318,4 +324,235 @@ eval_iters = 4
             150,
         );
     }
+}
+
+fn mlp_config(steps: usize, interval: usize, batch: usize) -> String {
+    format!(
+        r#"
+[data]
+dataset = "mnist"
+path = "{}"
+val_fraction = 0.0833
+[model]
+layers = [ {{ type = "flatten" }}, {{ type = "linear", out = 64 }}, {{ type = "relu" }}, {{ type = "linear", out = 10 }} ]
+[train]
+max_steps = {steps}
+eval_interval = {interval}
+eval_iters = 1
+batch_size = {batch}
+optimizer = "adam"
+lr = 1e-3
+"#,
+        mnist()
+    )
+}
+
+/// The pid of rank `rank` of the job writing to `out`.
+fn rank_pid(rank: usize, out: &Path) -> Option<u32> {
+    let want = format!("OMPI_COMM_WORLD_RANK={rank}");
+    let out = out.to_str().unwrap();
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd);
+        if !cmd.contains(out) || cmd.contains("mpirun") {
+            continue;
+        }
+        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        if env.split(|&b| b == 0).any(|v| v == want.as_bytes()) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+fn steps_done(run: &Path) -> usize {
+    std::fs::read_to_string(run.join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["steps_done"].as_u64())
+        .unwrap_or(0) as usize
+}
+
+/// Starts a 2-rank run, waits for its first checkpoints, sends `signal` to
+/// rank 1; returns (seconds until mpirun ended, its output).
+fn fault(name: &str, signal: &str, timeout: u32) -> (f64, Output, PathBuf, PathBuf, Scratch) {
+    let d = scratch(name);
+    let cfg = write(&d, "run.toml", &mlp_config(3000, 50, 64));
+    let run = d.join("run");
+    let mut c = Command::new(mpirun().unwrap());
+    c.args(mpi_args(2))
+        .arg(nerve_exe())
+        .args(["train", cfg.to_str().unwrap(), "--out"])
+        .arg(&run)
+        .args(["--log-steps", "-q", "--threads", "1", "--dist-timeout"])
+        .arg(timeout.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    let start = Instant::now();
+    while steps_done(&run) < 100 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no checkpoint after 2 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rank_pid(1, &run).expect("rank 1's pid");
+    let k = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(k.success());
+    let hit = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let secs = hit.elapsed().as_secs_f64();
+    // Nothing of the job may outlive it.
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    (secs, out, run, cfg, d)
+}
+
+use common::Scratch;
+
+/// The run directory holds one complete checkpoint, and --resume (on one
+/// rank: another N) finishes the run.
+fn check_and_resume(run: &Path, cfg: &Path) {
+    let done = steps_done(run);
+    assert!(done >= 100 && done % 50 == 0, "run.json at step {done}");
+    let o = train(
+        None,
+        &[
+            "train",
+            cfg.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--resume",
+            "--log-steps",
+            "-q",
+        ],
+    );
+    assert!(o.status.success(), "resume: {}", stderr(&o));
+    assert_eq!(steps_done(run), 3000);
+    let steps = step_losses(run);
+    assert_eq!(steps.len(), 3000, "steps.csv holds every step once");
+    assert!(steps.iter().enumerate().all(|(i, (s, _))| *s == i + 1));
+    for e in std::fs::read_dir(run).unwrap().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        assert!(
+            !n.ends_with(".next") && !n.contains(".tmp-"),
+            "left behind: {n}"
+        );
+    }
+}
+
+#[test]
+fn a_killed_rank_ends_the_job_and_resume_continues() {
+    need_mpi!();
+    let (secs, out, run, cfg, _d) = fault("dist-kill", "-9", 10);
+    assert!(!out.status.success(), "the job went on without rank 1");
+    assert!(secs < 10.0 + 5.0, "the job took {secs:.1} s to end");
+    eprintln!("killed rank: the job ended after {secs:.2} s");
+    check_and_resume(&run, &cfg);
+}
+
+#[test]
+fn a_hung_rank_ends_the_job_within_the_timeout() {
+    need_mpi!();
+    let (secs, out, run, cfg, _d) = fault("dist-hang", "-STOP", 3);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("another rank has died or hangs") && err.contains("--dist-timeout"),
+        "{err}"
+    );
+    assert!(
+        (2.0..3.0 + 5.0).contains(&secs),
+        "the job took {secs:.1} s to end (timeout 3 s)"
+    );
+    eprintln!("stopped rank: the job ended after {secs:.2} s");
+    check_and_resume(&run, &cfg);
+}
+
+#[test]
+fn a_global_batch_smaller_than_the_ranks_is_refused_once() {
+    need_mpi!();
+    let d = scratch("dist-small-batch");
+    let cfg = write(&d, "run.toml", &mlp_config(10, 10, 1));
+    let o = train(
+        Some(2),
+        &["train", cfg.to_str().unwrap(), "--out", d.join("r").to_str().unwrap()],
+    );
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.matches("train.batch_size = 1 is smaller than the 2 ranks").count(), 1, "{err}");
+}
+
+/// Two ranks started with two configs (MPMD): named, said once.
+fn mpmd(a: &Path, b: &Path, out: &Path) -> Output {
+    let mut c = Command::new(mpirun().unwrap());
+    c.args(mpi_flags())
+        .args(["-np", "1"])
+        .arg(nerve_exe())
+        .args(["train", a.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .arg(":")
+        .args(["-np", "1"])
+        .arg(nerve_exe())
+        .args(["train", b.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    c.output().unwrap()
+}
+
+#[test]
+fn ranks_with_different_configs_or_data_are_named() {
+    need_mpi!();
+    let d = scratch("dist-disagree");
+    let a = write(&d, "a.toml", &mlp_config(10, 10, 8));
+    let b = write(&d, "b.toml", &mlp_config(10, 10, 8).replace("lr = 1e-3", "lr = 2e-3"));
+    let o = mpmd(&a, &b, &d.join("r"));
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.matches("the ranks of this job disagree").count(), 1, "{err}");
+    assert!(err.contains("rank 1 (on ") && err.contains("different config"), "{err}");
+
+    // The same config text beside different data.
+    let rows = |k: usize| -> String {
+        let mut s = String::from("x,y,label\n");
+        for i in 0..40 {
+            // Different rows, not a rescaling (the features are standardised).
+            s.push_str(&format!("{},{},{}\n", (i * k) % 11, i % 7, ["p", "q"][i % 2]));
+        }
+        s
+    };
+    let cfg = "[data]\ndataset = \"csv\"\npath = \"data.csv\"\n[model]\nlayers = [ { type = \"linear\", out = 2 } ]\n[train]\nepochs = 1\nbatch_size = 8\n";
+    let (da, db) = (d.join("one"), d.join("two"));
+    for (dir, k) in [(&da, 1), (&db, 2)] {
+        std::fs::create_dir_all(dir).unwrap();
+        write(dir, "data.csv", &rows(k));
+        write(dir, "c.toml", cfg);
+    }
+    let o = mpmd(&da.join("c.toml"), &db.join("c.toml"), &d.join("r2"));
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.matches("the ranks of this job disagree").count(), 1, "{err}");
+    assert!(err.contains("different training data"), "{err}");
+    assert!(!err.contains("different config"), "{err}");
+}
+
+#[test]
+fn an_unreachable_host_is_explained() {
+    need_mpi!();
+    let d = scratch("dist-hostfile");
+    let cfg = write(&d, "run.toml", &mlp_config(10, 10, 8));
+    let hosts = write(&d, "hosts", "no-such-host.invalid slots=2\n");
+    let o = Command::new(nerve_exe())
+        .args(["train", cfg.to_str().unwrap(), "--ranks", "2", "--hostfile"])
+        .arg(&hosts)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("no-such-host.invalid"), "{err}");
+    assert!(err.contains("could not start"), "{err}");
+    assert!(err.contains("ssh"), "{err}");
 }

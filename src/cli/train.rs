@@ -48,6 +48,13 @@ pub struct TrainArgs {
     /// collective call before it ends the job (a rank died or hangs).
     #[arg(long, default_value_t = 120.0)]
     pub dist_timeout: f64,
+    /// Start this training as N ranks under mpirun (the same as
+    /// `mpirun -np N nerve train ...`).
+    #[arg(long, value_name = "N")]
+    pub ranks: Option<usize>,
+    /// With --ranks: the hosts to run on (Open MPI's hostfile: `NAME slots=K` per line).
+    #[arg(long, value_name = "FILE", requires = "ranks")]
+    pub hostfile: Option<PathBuf>,
 }
 
 /// Loads a config and applies command-line overrides, validating the result.
@@ -72,6 +79,9 @@ pub fn config_with_overrides(args: &TrainArgs) -> Result<Config> {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    if let Some(n) = args.ranks {
+        return launch(n, args.hostfile.as_deref());
+    }
     let cfg = config_with_overrides(&args)?;
     let out = args
         .out
@@ -133,4 +143,37 @@ fn replicas(args: &TrainArgs) -> Result<Option<crate::dist::Replicas>> {
     }
     crate::dist::configure_threads(args.threads, 1);
     Ok(None)
+}
+
+/// `--ranks N [--hostfile F]`: this command again, as N ranks of mpirun.
+#[cfg(feature = "mpi")]
+fn launch(n: usize, hostfile: Option<&Path>) -> Result<()> {
+    if n == 0 {
+        return Err(crate::Error::new("--ranks 0: give at least 1 rank"));
+    }
+    if crate::dist::detect().is_some() {
+        return Err(crate::Error::new(
+            "--ranks: this process is already a rank of a distributed job; leave out --ranks under mpirun or srun",
+        ));
+    }
+    // The arguments after `nerve`, less --ranks and --hostfile (and their values).
+    let mut rest = Vec::new();
+    let mut it = std::env::args_os().skip(1);
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        if s == "--ranks" || s == "--hostfile" {
+            it.next();
+        } else if !(s.starts_with("--ranks=") || s.starts_with("--hostfile=")) {
+            rest.push(a);
+        }
+    }
+    crate::dist::launch::run_under_mpirun(n, hostfile, &rest)
+}
+
+#[cfg(not(feature = "mpi"))]
+fn launch(_: usize, _: Option<&Path>) -> Result<()> {
+    Err(crate::Error::new(
+        "--ranks: this nerve was built without the `mpi` feature; build it with `cargo build --release --features mpi` \
+         (Debian: apt-get install libopenmpi-dev openmpi-bin libclang-dev)",
+    ))
 }

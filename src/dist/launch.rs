@@ -90,3 +90,91 @@ fn online_cpus() -> Option<usize> {
 fn online_cpus() -> Option<usize> {
     None
 }
+
+/// Starts this same command as `ranks` ranks under `mpirun` (with the hosts
+/// of `hostfile`), passing its output through; `args` are the command's
+/// arguments without `--ranks` and `--hostfile`. When mpirun cannot start
+/// the ranks (an unreachable host, no ssh), its error is passed on with
+/// what to check.
+#[cfg(feature = "mpi")]
+pub fn run_under_mpirun(
+    ranks: usize,
+    hostfile: Option<&std::path::Path>,
+    args: &[std::ffi::OsString],
+) -> crate::error::Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::new(format!("cannot find this program's path: {e}")))?;
+    let mut c = Command::new("mpirun");
+    c.arg("-np").arg(ranks.to_string());
+    if let Some(h) = hostfile {
+        if !h.is_file() {
+            return Err(Error::new(format!(
+                "--hostfile {}: no such file (one host per line: `NAME slots=N`)",
+                h.display()
+            )));
+        }
+        c.arg("--hostfile").arg(h);
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        c.arg("--allow-run-as-root");
+    }
+    c.arg(&exe).args(args).stderr(Stdio::piped());
+    let mut child = c.spawn().map_err(|e| {
+        Error::new(format!(
+            "cannot start mpirun: {}; install Open MPI (Debian: apt-get install openmpi-bin) or start the ranks yourself",
+            crate::error::describe_io(&e)
+        ))
+    })?;
+    let mut seen = Vec::new();
+    if let Some(err) = child.stderr.take() {
+        let mut out = std::io::stderr();
+        for line in BufReader::new(err).lines().map_while(|l| l.ok()) {
+            let _ = writeln!(out, "{line}");
+            if seen.len() < 200 {
+                seen.push(line);
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Error::new(format!("mpirun: {e}")))?;
+    if status.success() {
+        return Ok(());
+    }
+    let text = seen.join("\n");
+    let startup = text.contains("unable to reliably start")
+        || text.contains("Could not resolve hostname")
+        || text.contains("Host key verification failed")
+        || text.contains("Permission denied")
+        || text.contains("plm_rsh_agent");
+    if startup {
+        let cause = seen
+            .iter()
+            .find(|l| l.starts_with("ssh:") || l.contains("Permission denied"))
+            .cloned()
+            .unwrap_or_else(|| "ORTE was unable to reliably start one or more daemons".into());
+        let hosts = hostfile
+            .and_then(|h| std::fs::read_to_string(h).ok())
+            .map(|t| {
+                t.lines()
+                    .filter_map(|l| l.split_whitespace().next())
+                    .filter(|h| !h.starts_with('#'))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        return Err(Error::new(format!(
+            "mpirun could not start the ranks on {}: {cause}. Check, for each host: that its name resolves from here \
+             (`getent hosts NAME`); that `ssh NAME true` works without a password; that nerve is at {} there too, \
+             built with the same Open MPI; and that no firewall blocks Open MPI's TCP connections between the hosts",
+            if hosts.is_empty() { "its hosts".to_string() } else { format!("the hosts of {} ({hosts})", hostfile.map_or(String::new(), |h| h.display().to_string())) },
+            exe.display()
+        )));
+    }
+    Err(Error::new(format!(
+        "the distributed run ended with {status} (the ranks' messages are above)"
+    )))
+}
