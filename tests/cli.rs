@@ -552,7 +552,12 @@ fn ctrl_c_keeps_the_previous_checkpoint() {
 fn under_mpirun_without_the_mpi_feature_says_so_once() {
     let run = |rank: &str| {
         Command::new(env!("CARGO_BIN_EXE_nerve"))
-            .args(["train", &repo("examples/leaf-flower.toml"), "--out", "/nonexistent/x"])
+            .args([
+                "train",
+                &repo("examples/leaf-flower.toml"),
+                "--out",
+                "/nonexistent/x",
+            ])
             .env("OMPI_COMM_WORLD_SIZE", "2")
             .env("OMPI_COMM_WORLD_RANK", rank)
             .output()
@@ -561,10 +566,21 @@ fn under_mpirun_without_the_mpi_feature_says_so_once() {
     let o = run("0");
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(err.matches("built without the `mpi` feature").count(), 1, "{err}");
-    assert!(err.contains("rank 0 of 2") && err.contains("--features mpi"), "{err}");
+    assert_eq!(
+        err.matches("built without the `mpi` feature").count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("rank 0 of 2") && err.contains("--features mpi"),
+        "{err}"
+    );
     let o = run("1");
-    assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // Nothing was written.
     assert!(!std::path::Path::new("/nonexistent/x").exists());
     let o = Command::new(env!("CARGO_BIN_EXE_nerve"))

@@ -131,7 +131,14 @@ fn same_as_one_process(name: &str, cfg: &str, steps: usize) {
     let d = scratch(name);
     let cfg = write(&d, "run.toml", cfg);
     let (one, two) = (d.join("one"), d.join("two"));
-    let base = ["train", cfg.to_str().unwrap(), "--log-steps", "-q", "--threads", "1"];
+    let base = [
+        "train",
+        cfg.to_str().unwrap(),
+        "--log-steps",
+        "-q",
+        "--threads",
+        "1",
+    ];
     let o = train(
         None,
         &[&base[..], &["--out", one.to_str().unwrap()]].concat(),
@@ -420,7 +427,7 @@ use common::Scratch;
 /// rank: another N) finishes the run.
 fn check_and_resume(run: &Path, cfg: &Path) {
     let done = steps_done(run);
-    assert!(done >= 100 && done % 50 == 0, "run.json at step {done}");
+    assert!(done >= 100 && done.is_multiple_of(50), "run.json at step {done}");
     let o = train(
         None,
         &[
@@ -482,11 +489,21 @@ fn a_global_batch_smaller_than_the_ranks_is_refused_once() {
     let cfg = write(&d, "run.toml", &mlp_config(10, 10, 1));
     let o = train(
         Some(2),
-        &["train", cfg.to_str().unwrap(), "--out", d.join("r").to_str().unwrap()],
+        &[
+            "train",
+            cfg.to_str().unwrap(),
+            "--out",
+            d.join("r").to_str().unwrap(),
+        ],
     );
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert_eq!(err.matches("train.batch_size = 1 is smaller than the 2 ranks").count(), 1, "{err}");
+    assert_eq!(
+        err.matches("train.batch_size = 1 is smaller than the 2 ranks")
+            .count(),
+        1,
+        "{err}"
+    );
 }
 
 /// Two ranks started with two configs (MPMD): named, said once.
@@ -508,19 +525,35 @@ fn ranks_with_different_configs_or_data_are_named() {
     need_mpi!();
     let d = scratch("dist-disagree");
     let a = write(&d, "a.toml", &mlp_config(10, 10, 8));
-    let b = write(&d, "b.toml", &mlp_config(10, 10, 8).replace("lr = 1e-3", "lr = 2e-3"));
+    let b = write(
+        &d,
+        "b.toml",
+        &mlp_config(10, 10, 8).replace("lr = 1e-3", "lr = 2e-3"),
+    );
     let o = mpmd(&a, &b, &d.join("r"));
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert_eq!(err.matches("the ranks of this job disagree").count(), 1, "{err}");
-    assert!(err.contains("rank 1 (on ") && err.contains("different config"), "{err}");
+    assert_eq!(
+        err.matches("the ranks of this job disagree").count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("rank 1 (on ") && err.contains("different config"),
+        "{err}"
+    );
 
     // The same config text beside different data.
     let rows = |k: usize| -> String {
         let mut s = String::from("x,y,label\n");
         for i in 0..40 {
             // Different rows, not a rescaling (the features are standardised).
-            s.push_str(&format!("{},{},{}\n", (i * k) % 11, i % 7, ["p", "q"][i % 2]));
+            s.push_str(&format!(
+                "{},{},{}\n",
+                (i * k) % 11,
+                i % 7,
+                ["p", "q"][i % 2]
+            ));
         }
         s
     };
@@ -534,7 +567,11 @@ fn ranks_with_different_configs_or_data_are_named() {
     let o = mpmd(&da.join("c.toml"), &db.join("c.toml"), &d.join("r2"));
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert_eq!(err.matches("the ranks of this job disagree").count(), 1, "{err}");
+    assert_eq!(
+        err.matches("the ranks of this job disagree").count(),
+        1,
+        "{err}"
+    );
     assert!(err.contains("different training data"), "{err}");
     assert!(!err.contains("different config"), "{err}");
 }

@@ -143,9 +143,8 @@ fn replicas(args: &TrainArgs) -> Result<Option<crate::dist::Replicas>> {
         crate::dist::configure_threads(args.threads, 1);
         return Ok(None);
     }
-    let world = crate::dist::mpi::MpiWorld::init(std::time::Duration::from_secs_f64(
-        args.dist_timeout,
-    ))?;
+    let world =
+        crate::dist::mpi::MpiWorld::init(std::time::Duration::from_secs_f64(args.dist_timeout))?;
     crate::dist::configure_threads(args.threads, world.local_size());
     Ok(Some(crate::dist::Replicas::new(Box::new(world))))
 }

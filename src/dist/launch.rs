@@ -74,7 +74,9 @@ pub fn configure_threads(explicit: Option<usize>, local_ranks: usize) -> usize {
     if explicit.is_some() || local_ranks > 1 {
         // Fails only when the pool was already built (a library caller's
         // own choice): keep that one.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
     }
     rayon::current_num_threads()
 }

@@ -286,13 +286,12 @@ impl Replicas {
             let mut off = 0;
             for k in i..j {
                 let v = &recv[off..off + sizes[k]];
-                let any = flags.map_or(true, |f| f[k] > 0.0) || grads[k].is_some();
+                let any = flags.is_none_or(|f| f[k] > 0.0) || grads[k].is_some();
                 match &grads[k] {
                     Some(g) => g.data_mut().copy_from_slice(v),
-                    None if any => params[k].set_grad(Some(Tensor::from_vec(
-                        v.to_vec(),
-                        params[k].shape(),
-                    ))),
+                    None if any => {
+                        params[k].set_grad(Some(Tensor::from_vec(v.to_vec(), params[k].shape())))
+                    }
                     None => {}
                 }
                 off += sizes[k];
@@ -349,11 +348,10 @@ impl Replicas {
     /// Rank 0's bytes on every replica.
     pub fn broadcast_bytes(&self, bytes: Vec<u8>) -> Vec<u8> {
         self.other(|| {
-            let mut all = self.inner.comm.all_gather_bytes(if self.is_root() {
-                &bytes
-            } else {
-                &[]
-            });
+            let mut all =
+                self.inner
+                    .comm
+                    .all_gather_bytes(if self.is_root() { &bytes } else { &[] });
             std::mem::take(&mut all[0])
         })
     }

@@ -155,7 +155,17 @@ pub fn batch_norm_forward_train(
     invstd_out: &mut [f32],
 ) {
     batch_norm_forward_train_synced(
-        n, c, hw, x, gamma, beta, eps, out, mean_out, invstd_out, &|_| {},
+        n,
+        c,
+        hw,
+        x,
+        gamma,
+        beta,
+        eps,
+        out,
+        mean_out,
+        invstd_out,
+        &|_| {},
     );
 }
 
@@ -270,13 +280,16 @@ pub fn batch_norm_forward_eval(
     });
 }
 
+/// Adds up a vector across replicas in place.
+type SumFn<'a> = &'a dyn Fn(&mut [f64]);
+
 /// Shared backward: the sums, `dγ`, `dβ`, and `dx` in training (`train`) or
 /// evaluation form.
 #[allow(clippy::too_many_arguments)]
 fn backward(
     op: &str,
     train: bool,
-    sync: Option<(&dyn Fn(&mut [f64]), usize)>,
+    sync: Option<(SumFn<'_>, usize)>,
     n: usize,
     c: usize,
     hw: usize,

@@ -18,10 +18,10 @@ use super::interrupt::interrupted;
 use super::progress::{EpochBar, StepBar};
 use super::run_dir::{EpochRow, RunMeta, RunPaths};
 use super::setup::{load_data, LoadedData};
+use super::task::evaluate_model_part;
 use super::task::{Metrics, MetricsAccumulator, Task};
 use super::trainer::{NonFiniteLoss, StepObserver, Trainer};
 use crate::config::{resolve_path, Config};
-use super::task::evaluate_model_part;
 use crate::data::{Batch, EpochOptions};
 use crate::dist::Replicas;
 use crate::error::{Error, Result};
@@ -363,7 +363,11 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
                 hosts.len(),
                 if hosts.len() == 1 { "" } else { "s" },
                 rayon::current_num_threads(),
-                if rayon::current_num_threads() == 1 { "" } else { "s" },
+                if rayon::current_num_threads() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
             );
         }
     }
@@ -1165,7 +1169,12 @@ fn data_checksum(src: &dyn crate::data::BatchSource) -> u64 {
     }
     for b in src.eval_batches(64, Some(4)) {
         if let crate::data::Inputs::Tokens(t) = &b.inputs {
-            h.bytes(&t.ids.iter().flat_map(|i| i.to_le_bytes()).collect::<Vec<_>>());
+            h.bytes(
+                &t.ids
+                    .iter()
+                    .flat_map(|i| i.to_le_bytes())
+                    .collect::<Vec<_>>(),
+            );
         }
         if let crate::data::Inputs::Features(x) = &b.inputs {
             h.f32s(&x.data());
