@@ -427,7 +427,10 @@ use common::Scratch;
 /// rank: another N) finishes the run.
 fn check_and_resume(run: &Path, cfg: &Path) {
     let done = steps_done(run);
-    assert!(done >= 100 && done.is_multiple_of(50), "run.json at step {done}");
+    assert!(
+        done >= 100 && done.is_multiple_of(50),
+        "run.json at step {done}"
+    );
     let o = train(
         None,
         &[
