@@ -17,6 +17,7 @@ mod conv_layers;
 pub mod generate;
 pub mod layer_spec;
 pub mod llama;
+pub mod rnn_classifier;
 pub mod sequential;
 mod task;
 
@@ -27,6 +28,7 @@ pub use builder::{build_sequential, LayerInfo};
 pub use char_rnn::{CharRnn, CharRnnConfig};
 pub use generate::{generate, Decoder, LanguageModel, Sampler, SamplingOptions};
 pub use layer_spec::{LayerSpec, LAYER_TYPES};
+pub use rnn_classifier::{RnnClassifier, RnnClassifierConfig};
 pub use sequential::{SequentialConfig, SequentialModel};
 pub use task::Task;
 
@@ -105,10 +107,11 @@ pub trait Model: Module {
 pub enum ModelConfig {
     Sequential(SequentialConfig),
     CharRnn(CharRnnConfig),
+    RnnClassifier(RnnClassifierConfig),
 }
 
 /// The `arch` names.
-pub const ARCHITECTURES: &[&str] = &["sequential", "char_rnn"];
+pub const ARCHITECTURES: &[&str] = &["sequential", "char_rnn", "rnn_classifier"];
 
 impl ModelConfig {
     /// Reads `[model]`: `arch` picks the architecture, whose struct reads the rest.
@@ -124,6 +127,9 @@ impl ModelConfig {
         Ok(match arch.as_str() {
             "sequential" => ModelConfig::Sequential(SequentialConfig::from_table(t, src)?),
             "char_rnn" => ModelConfig::CharRnn(CharRnnConfig::from_table(t, src)?),
+            "rnn_classifier" => {
+                ModelConfig::RnnClassifier(RnnClassifierConfig::from_table(t, src)?)
+            }
             other => {
                 return Err(unknown_name(
                     "model.arch",
@@ -146,6 +152,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Sequential(_) => "sequential",
             ModelConfig::CharRnn(_) => "char_rnn",
+            ModelConfig::RnnClassifier(_) => "rnn_classifier",
         }
     }
 
@@ -162,6 +169,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Sequential(c) => c.validate(),
             ModelConfig::CharRnn(c) => c.validate(),
+            ModelConfig::RnnClassifier(c) => c.validate(),
         }
     }
 
@@ -170,6 +178,7 @@ impl ModelConfig {
         Ok(match self {
             ModelConfig::Sequential(c) => Box::new(c.build(data)?),
             ModelConfig::CharRnn(c) => Box::new(c.build(data, data.carry_state)?),
+            ModelConfig::RnnClassifier(c) => Box::new(c.build(data)?),
         })
     }
 }
