@@ -8,6 +8,8 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Error {
     message: String,
+    /// Every replica of a data-parallel run holds this error (rank 0 prints it).
+    shared: bool,
 }
 
 impl Error {
@@ -15,13 +17,27 @@ impl Error {
     pub fn new(message: impl Into<String>) -> Error {
         Error {
             message: message.into(),
+            shared: false,
         }
+    }
+
+    /// Marks an error that every replica of a data-parallel run returns
+    /// (only rank 0 prints it).
+    pub fn shared(mut self) -> Error {
+        self.shared = true;
+        self
+    }
+
+    /// Whether every replica holds this error.
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 
     /// Prefixes the message with context, e.g. the file being read.
     pub fn context(self, ctx: impl fmt::Display) -> Error {
         Error {
             message: format!("{ctx}: {}", self.message),
+            shared: self.shared,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod autograd;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod dist;
 pub mod error;
 pub mod io;
 pub mod kernels;

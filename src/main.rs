@@ -27,6 +27,12 @@ fn main() -> ExitCode {
     match std::panic::catch_unwind(|| nerve::cli::run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
+            // An error every rank of a distributed run holds: rank 0 says it
+            // and fails the job; the others end quietly (failing first would
+            // make mpirun end rank 0 before it could say why).
+            if e.is_shared() && nerve::dist::is_secondary_rank() {
+                return ExitCode::SUCCESS;
+            }
             eprintln!("error: {e}");
             ExitCode::from(1)
         }

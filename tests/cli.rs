@@ -544,3 +544,49 @@ fn ctrl_c_keeps_the_previous_checkpoint() {
     let rows = fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(rows.lines().count() as u64, done + 1);
 }
+
+/// A build without the `mpi` feature started by mpirun as 2 ranks (the
+/// launcher's variables set by hand): rank 0 says why, once; rank 1 is quiet.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn under_mpirun_without_the_mpi_feature_says_so_once() {
+    let run = |rank: &str| {
+        Command::new(env!("CARGO_BIN_EXE_nerve"))
+            .args([
+                "train",
+                &repo("examples/leaf-flower.toml"),
+                "--out",
+                "/nonexistent/x",
+            ])
+            .env("OMPI_COMM_WORLD_SIZE", "2")
+            .env("OMPI_COMM_WORLD_RANK", rank)
+            .output()
+            .unwrap()
+    };
+    let o = run("0");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.matches("built without the `mpi` feature").count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("rank 0 of 2") && err.contains("--features mpi"),
+        "{err}"
+    );
+    let o = run("1");
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Nothing was written.
+    assert!(!std::path::Path::new("/nonexistent/x").exists());
+    let o = Command::new(env!("CARGO_BIN_EXE_nerve"))
+        .args(["train", &repo("examples/leaf-flower.toml"), "--ranks", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--features mpi"));
+}

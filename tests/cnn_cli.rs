@@ -447,6 +447,7 @@ fn augmentation_touches_training_batches_only() {
             quiet: true,
             config_dir: d.clone(),
             plot: Some(nerve::viz::plot_history),
+            ..Default::default()
         },
     )
     .unwrap();

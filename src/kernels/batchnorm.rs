@@ -21,6 +21,13 @@
 //! Running statistics follow PyTorch (momentum 0.1 by default, unbiased variance):
 //! `running = (1 − momentum)·running + momentum·batch`, with `batch_var · N/(N − 1)`.
 //!
+//! Across replicas (data-parallel, PyTorch's SyncBatchNorm): the `_synced`
+//! forms add up the per-channel sums (and N) of every replica through a
+//! `sum` callback before they are used, so every replica normalises with
+//! the statistics of the global batch; the backward adds up Σ dy and
+//! Σ dy·x̂ for dx, while dγ and dβ stay this replica's own (the gradient
+//! sum adds them).
+//!
 //! Sums use 16 f32 lanes per block and an f64 total per channel; channels (or
 //! blocks) run in parallel on rayon when the tensor is large.
 
@@ -147,6 +154,38 @@ pub fn batch_norm_forward_train(
     mean_out: &mut [f32],
     invstd_out: &mut [f32],
 ) {
+    batch_norm_forward_train_synced(
+        n,
+        c,
+        hw,
+        x,
+        gamma,
+        beta,
+        eps,
+        out,
+        mean_out,
+        invstd_out,
+        &|_| {},
+    );
+}
+
+/// [`batch_norm_forward_train`] with statistics over every replica: `sum`
+/// adds up a vector across them in place (the identity for one process).
+/// Returns the number of values per channel over all replicas.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_forward_train_synced(
+    n: usize,
+    c: usize,
+    hw: usize,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    out: &mut [f32],
+    mean_out: &mut [f32],
+    invstd_out: &mut [f32],
+    sum: &dyn Fn(&mut [f64]),
+) -> usize {
     let op = "batch_norm";
     check_len(op, "input", x.len(), n * c * hw);
     check_len(op, "output", out.len(), n * c * hw);
@@ -160,19 +199,29 @@ pub fn batch_norm_forward_train(
         count > 0,
         "{op} kernel: no values per channel (batch {n}, spatial size {hw})"
     );
-    let inv_count = 1.0 / count as f64;
     // Two passes (mean, then squared deviations) for accuracy.
-    let sums = channel_sums(n, c, hw, x, x, |_| |v, _| (v, 0.0));
+    let mut sums: Vec<f64> = channel_sums(n, c, hw, x, x, |_| |v, _| (v, 0.0))
+        .into_iter()
+        .map(|s| s.0)
+        .chain([count as f64])
+        .collect();
+    sum(&mut sums);
+    let total = sums[c];
+    let inv_count = 1.0 / total;
     for (m, s) in mean_out.iter_mut().zip(&sums) {
-        *m = (s.0 * inv_count) as f32;
+        *m = (s * inv_count) as f32;
     }
     let mean: &[f32] = mean_out;
-    let sq = channel_sums(n, c, hw, x, x, |ch| {
+    let mut sq: Vec<f64> = channel_sums(n, c, hw, x, x, |ch| {
         let m = mean[ch];
         move |v, _| ((v - m) * (v - m), 0.0)
-    });
+    })
+    .into_iter()
+    .map(|s| s.0)
+    .collect();
+    sum(&mut sq);
     for (is, s) in invstd_out.iter_mut().zip(&sq) {
-        let var = s.0 * inv_count;
+        let var = s * inv_count;
         *is = (1.0 / (var + eps as f64).sqrt()) as f32;
     }
     let scale: Vec<f32> = gamma
@@ -187,6 +236,7 @@ pub fn batch_norm_forward_train(
             *o = x * a + b;
         }
     });
+    total.round() as usize
 }
 
 /// Evaluation-mode forward: `out = γ·(x − running_mean)/√(running_var + eps) + β`.
@@ -230,12 +280,16 @@ pub fn batch_norm_forward_eval(
     });
 }
 
+/// Adds up a vector across replicas in place.
+type SumFn<'a> = &'a dyn Fn(&mut [f64]);
+
 /// Shared backward: the sums, `dγ`, `dβ`, and `dx` in training (`train`) or
 /// evaluation form.
 #[allow(clippy::too_many_arguments)]
 fn backward(
     op: &str,
     train: bool,
+    sync: Option<(SumFn<'_>, usize)>,
     n: usize,
     c: usize,
     hw: usize,
@@ -277,7 +331,17 @@ fn backward(
     }
     let Some(dx) = grad_x else { return };
     check_len(op, "grad_input", dx.len(), n * c * hw);
-    let count = (n * hw) as f64;
+    let mut count = (n * hw) as f64;
+    let mut sums = sums;
+    if let (true, Some((sum, total))) = (train, sync) {
+        // dx needs the sums over the global batch.
+        let mut v: Vec<f64> = sums.iter().flat_map(|s| [s.0, s.1]).collect();
+        sum(&mut v);
+        for (s, p) in sums.iter_mut().zip(v.chunks(2)) {
+            *s = (p[0], p[1]);
+        }
+        count = total as f64;
+    }
     if !train {
         let scale: Vec<f32> = (0..c).map(|ch| gamma[ch] * invstd[ch]).collect();
         for_each_block(c, hw, grad_out, dx, |ch, dy, dx| {
@@ -351,6 +415,44 @@ pub fn batch_norm_backward(
     backward(
         "batch_norm backward",
         true,
+        None,
+        n,
+        c,
+        hw,
+        x,
+        mean,
+        invstd,
+        gamma,
+        grad_out,
+        grad_x,
+        grad_gamma,
+        grad_beta,
+    );
+}
+
+/// [`batch_norm_backward`] of [`batch_norm_forward_train_synced`]: dx from
+/// the sums over every replica (`sum`, `total` values per channel), dγ and
+/// dβ this replica's own.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_backward_synced(
+    n: usize,
+    c: usize,
+    hw: usize,
+    x: &[f32],
+    mean: &[f32],
+    invstd: &[f32],
+    gamma: &[f32],
+    grad_out: &[f32],
+    grad_x: Option<&mut [f32]>,
+    grad_gamma: Option<&mut [f32]>,
+    grad_beta: Option<&mut [f32]>,
+    sum: &dyn Fn(&mut [f64]),
+    total: usize,
+) {
+    backward(
+        "batch_norm backward",
+        true,
+        Some((sum, total)),
         n,
         c,
         hw,
@@ -391,6 +493,7 @@ pub fn batch_norm_backward_eval(
     backward(
         op,
         false,
+        None,
         n,
         c,
         hw,

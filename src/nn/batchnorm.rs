@@ -18,10 +18,35 @@
 //! torch with `strict=True`.
 //!
 //! BatchNorm1d takes `[N, C]` or `[N, C, L]`, BatchNorm2d `[N, C, H, W]`.
+//!
+//! Data-parallel training sets a cross-replica sum ([`set_batch_norm_sync`]):
+//! then μ and σ² are over the global batch of all replicas (PyTorch's
+//! SyncBatchNorm), and so are the running statistics and dx.
+
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use super::Module;
 use crate::kernels::batchnorm as bn;
 use crate::tensor::Tensor;
+
+/// Adds up a vector across the replicas of a data-parallel run, in place.
+pub type CrossReplicaSum = Rc<dyn Fn(&mut [f64])>;
+
+thread_local! {
+    static SYNC: RefCell<Option<CrossReplicaSum>> = const { RefCell::new(None) };
+}
+
+/// Makes batch norm in training use the statistics of every replica's
+/// batch (`None`: this process's own). Set by data-parallel training for
+/// the thread that trains; every replica must run the same layers.
+pub fn set_batch_norm_sync(sum: Option<CrossReplicaSum>) {
+    SYNC.with(|s| *s.borrow_mut() = sum);
+}
+
+fn batch_norm_sync() -> Option<CrossReplicaSum> {
+    SYNC.with(|s| s.borrow().clone())
+}
 
 /// Shared implementation of BatchNorm1d and BatchNorm2d.
 struct BatchNorm {
@@ -91,10 +116,12 @@ impl BatchNorm {
         let eps = self.eps;
         // Batch statistics in training (and for an empty batch there is nothing to do).
         let train = self.training && count > 0;
+        let sync = if train { batch_norm_sync() } else { None };
+        let mut total = count;
         let (mean, invstd) = if train {
             let mut mean = vec![0.0f32; c];
             let mut invstd = vec![0.0f32; c];
-            bn::batch_norm_forward_train(
+            total = bn::batch_norm_forward_train_synced(
                 n,
                 c,
                 s,
@@ -105,11 +132,12 @@ impl BatchNorm {
                 &mut y,
                 &mut mean,
                 &mut invstd,
+                sync.as_deref().unwrap_or(&|_| {}),
             );
             // One value per channel has no variance to learn from (PyTorch refuses
             // such a batch in training); the running statistics are left alone.
-            if count > 1 {
-                self.update_running(&mean, &invstd, count);
+            if total > 1 {
+                self.update_running(&mean, &invstd, total);
             }
             (mean, invstd)
         } else {
@@ -129,14 +157,40 @@ impl BatchNorm {
             inputs.push(b);
         }
         let affine = self.weight.is_some();
+        // The backward runs on this thread too and fetches the sum again
+        // (graph closures must be Send).
+        let synced = sync.is_some();
         Tensor::from_op(y, x.size(), "batch_norm", &inputs, move |gy| {
+            let sync = if synced {
+                Some(batch_norm_sync().expect(
+                    "batch_norm backward: the cross-replica sum of the forward pass is gone",
+                ))
+            } else {
+                None
+            };
             let gyd = gy.data();
             let xd = xdt.data();
             let mut gx = rx.then(|| vec![0.0f32; xd.len()]);
             // dγ and dβ are also needed (and cheap) when only dx is asked for.
             let mut gg = vec![0.0f32; c];
             let mut gb = vec![0.0f32; c];
-            if train {
+            if let (true, Some(sum)) = (train, &sync) {
+                bn::batch_norm_backward_synced(
+                    n,
+                    c,
+                    s,
+                    &xd,
+                    &mean,
+                    &invstd,
+                    &gamma,
+                    &gyd,
+                    gx.as_deref_mut(),
+                    Some(&mut gg),
+                    Some(&mut gb),
+                    sum.as_ref(),
+                    total,
+                );
+            } else if train {
                 // (mean, invstd) are the batch statistics.
                 bn::batch_norm_backward(
                     n,

@@ -18,7 +18,7 @@ pub mod rnn;
 mod sequential;
 
 pub use activation::{Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Step, Tanh, GELU};
-pub use batchnorm::{BatchNorm1d, BatchNorm2d};
+pub use batchnorm::{set_batch_norm_sync, BatchNorm1d, BatchNorm2d, CrossReplicaSum};
 pub use conv::{Conv2d, Conv2dOptions, Size2};
 pub use dropout::Dropout;
 pub use embedding::Embedding;

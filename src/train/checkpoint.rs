@@ -25,6 +25,7 @@ pub fn resume(
     model: &dyn Model,
     optimizer: &mut dyn Optimizer,
 ) -> Result<(RunMeta, Vec<EpochRow>)> {
+    paths.recover().map_err(|e| e.context("--resume"))?;
     let old = paths.load_meta().map_err(|e| e.context("--resume"))?;
     if old.input_shape != meta.input_shape
         || old.class_names != meta.class_names
@@ -130,24 +131,24 @@ impl BestWeights {
         (false, stop)
     }
 
-    /// Writes best.safetensors if the best weights changed since it was
-    /// last written (part of a checkpoint).
-    pub fn save(&mut self, model: &dyn Model, paths: &RunPaths) -> Result<()> {
-        let Some(w) = &self.weights else {
-            return Ok(());
+    /// best.safetensors' bytes if the best weights changed since it was
+    /// last written (for the next checkpoint; then [`Self::mark_saved`]).
+    pub fn unsaved_bytes(&self, model: &dyn Model) -> Result<Option<Vec<u8>>> {
+        let Some(w) = self.weights.as_ref().filter(|_| self.unsaved) else {
+            return Ok(None);
         };
-        if !self.unsaved {
-            return Ok(());
-        }
         let tensors: Vec<(String, crate::tensor::Tensor)> = model
             .state_dict()
             .into_iter()
             .zip(w)
             .map(|((n, t), v)| (n, crate::tensor::Tensor::from_vec(v.clone(), t.shape())))
             .collect();
-        crate::io::save_safetensors(&paths.best(), &tensors, None)?;
+        crate::io::serialize_safetensors(&tensors, None).map(Some)
+    }
+
+    /// The checkpoint holding the best weights was written.
+    pub fn mark_saved(&mut self) {
         self.unsaved = false;
-        Ok(())
     }
 
     /// The patience of early stopping (for the message when it stops).

@@ -18,12 +18,14 @@ use super::interrupt::interrupted;
 use super::progress::{EpochBar, StepBar};
 use super::run_dir::{EpochRow, RunMeta, RunPaths};
 use super::setup::{load_data, LoadedData};
-use super::task::{evaluate_model, Metrics, MetricsAccumulator, Task};
+use super::task::evaluate_model_part;
+use super::task::{Metrics, MetricsAccumulator, Task};
 use super::trainer::{NonFiniteLoss, StepObserver, Trainer};
 use crate::config::{resolve_path, Config};
 use crate::data::{Batch, EpochOptions};
+use crate::dist::Replicas;
 use crate::error::{Error, Result};
-use crate::io::{load_safetensors, write_atomic};
+use crate::io::{load_safetensors, load_safetensors_bytes, serialize_safetensors, write_atomic};
 use crate::tensor::{manual_seed, Tensor};
 
 /// Draws the training curves of a run into a picture: the rows, a title, the file.
@@ -45,6 +47,12 @@ pub struct TrainOptions {
     /// Draws training.png at each checkpoint (the command line passes
     /// `viz::plot_history`; a library user may leave it out).
     pub plot: Option<PlotFn>,
+    /// Also write steps.csv: the loss, learning rate and samples of every
+    /// optimizer step.
+    pub log_steps: bool,
+    /// Data-parallel: the replicas of this run (see `dist`). Rank 0 prints
+    /// and writes the run directory; every rank trains.
+    pub replicas: Option<Replicas>,
 }
 
 /// What a training run produced.
@@ -98,10 +106,6 @@ impl StepObserver for Watch<'_> {
         if loss.is_finite() {
             self.running.add(outputs, &batch.targets, loss);
         }
-        self.samples += batch.len();
-        if let crate::data::Inputs::Tokens(t) = &batch.inputs {
-            self.tokens += t.ids.len();
-        }
     }
     fn gradients_ready(&mut self) {
         if let Some(d) = self.diag.record_gradients() {
@@ -110,29 +114,116 @@ impl StepObserver for Watch<'_> {
     }
 }
 
+/// With replicas, makes them agree on `r`: an error on any rank is an
+/// error on every rank (rank 0 prints it).
+fn together<T>(rep: Option<&Replicas>, r: Result<T>) -> Result<T> {
+    let Some(rep) = rep else { return r };
+    let local = r.as_ref().map(|_| ()).map_err(Clone::clone);
+    rep.agree_ok(local)?;
+    r
+}
+
+/// Batch norm syncs across the replicas until this is dropped.
+struct BatchNormSync;
+
+impl Drop for BatchNormSync {
+    fn drop(&mut self) {
+        crate::nn::set_batch_norm_sync(None);
+    }
+}
+
 /// Trains the model a config describes; writes everything to `opts.out_dir`.
 pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
+    let rep = opts.replicas.as_ref();
+    let root = rep.is_none_or(Replicas::is_root);
+    let mut o = opts.clone();
+    if !root {
+        o.quiet = true;
+        o.progress = false;
+    }
+    let opts = &o;
     let t = &cfg.train;
     let paths = RunPaths::new(&opts.out_dir);
     let started = Instant::now();
 
-    let data = load_data(cfg, &opts.config_dir)?;
+    let data = together(rep, load_data(cfg, &opts.config_dir))?;
     let task = data.spec.task;
+    if let Some(r) = rep {
+        if t.batch_size < r.size() {
+            return Err(Error::new(format!(
+                "train.batch_size = {} is smaller than the {} ranks of this job: train.batch_size is the global batch \
+                 and every rank takes a share of it, so each needs at least one row. Use train.batch_size >= {} \
+                 (or --batch-size), or start fewer ranks",
+                t.batch_size,
+                r.size(),
+                r.size()
+            ))
+            .shared());
+        }
+        r.check_same(&[
+            ("config", config_checksum(cfg)),
+            ("training data", data_checksum(data.train.as_ref())),
+            (
+                "validation data",
+                data.val.as_ref().map_or(0, |v| data_checksum(v.as_ref())),
+            ),
+        ])?;
+    }
     manual_seed(t.seed);
-    let model = cfg.model.build(&data.spec)?;
-    paths.prepare()?;
+    let model = together(rep, cfg.model.build(&data.spec))?;
+    together(rep, if root { paths.prepare() } else { Ok(()) })?;
     if let Some(init) = &t.init_from {
-        let p = resolve_path(init, &opts.config_dir);
-        let loaded = load_safetensors(&p).map_err(|e| e.context("train.init_from"))?;
-        crate::io::load_state_dict_into(&model.state_dict(), &loaded, &p.display().to_string())?;
+        together(
+            rep,
+            if root {
+                let p = resolve_path(init, &opts.config_dir);
+                load_safetensors(&p)
+                    .map_err(|e| e.context("train.init_from"))
+                    .and_then(|loaded| {
+                        crate::io::load_state_dict_into(
+                            &model.state_dict(),
+                            &loaded,
+                            &p.display().to_string(),
+                        )
+                    })
+            } else {
+                Ok(())
+            },
+        )?;
+    }
+    if let Some(r) = rep {
+        // The same initial weights everywhere: rank 0's.
+        let state: Vec<Tensor> = model.state_dict().into_iter().map(|(_, t)| t).collect();
+        r.broadcast_tensors(&state);
     }
     let optimizer = t.optimizer.build(model.parameters());
-    let eo = EpochOptions {
+    let mut eo = EpochOptions {
         batch_size: t.batch_size,
         shuffle: t.shuffle,
         drop_last: t.drop_last,
         seed: t.seed,
     };
+    let _sync = rep.map(|r| {
+        let r = r.clone();
+        crate::nn::set_batch_norm_sync(Some(std::rc::Rc::new(move |v: &mut [f64]| r.sum_f64(v))));
+        BatchNormSync
+    });
+    if let Some(r) = rep {
+        // A last batch of fewer rows than ranks would leave a rank without
+        // rows (and batch norm without statistics there): leave it out.
+        let n = data.train.num_examples();
+        let last = n % t.batch_size;
+        if !eo.drop_last && last > 0 && last < r.size() {
+            eo.drop_last = true;
+            say(
+                opts.quiet,
+                format!(
+                    "note: the last batch of each epoch ({last} of {n} examples) has fewer rows than the {} ranks and is left out",
+                    r.size()
+                ),
+            );
+        }
+    }
     crate::data::batch::check_nonempty(data.train.as_ref(), &eo)?;
     let batches_per_epoch = data.train.batches_per_epoch(&eo);
     let accum = t.grad_accum_steps;
@@ -149,21 +240,57 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
     let mut trainer = Trainer::new(model, optimizer, schedule, base_lr, task)
         .clip_grad_norm(t.clip_grad_norm)
         .grad_accum_steps(accum)
-        .penalties(t.l1, t.l2);
+        .penalties(t.l1, t.l2)
+        .replicas(opts.replicas.clone());
 
     let mut meta = new_meta(cfg, &data);
     let mut history: Vec<EpochRow> = Vec::new();
     let mut best = BestWeights::new(t.early_stopping.clone(), t.keep_best);
     if opts.resume {
-        let (m, h) = resume(
-            &paths,
-            &meta,
-            trainer.model.as_ref(),
-            trainer.optimizer.as_mut(),
-        )?;
-        meta = m;
-        history = h;
-        best.resume(&paths)?;
+        if root {
+            let r = resume(
+                &paths,
+                &meta,
+                trainer.model.as_ref(),
+                trainer.optimizer.as_mut(),
+            )
+            .and_then(|(m, h)| best.resume(&paths).map(|_| (m, h)));
+            let (m, h) = together(rep, r)?;
+            meta = m;
+            history = h;
+        } else {
+            together(rep, Ok(()))?;
+        }
+        if let Some(r) = rep {
+            // Rank 0 read the run directory: its weights, optimizer state
+            // and counters go to every rank (whatever the number of ranks
+            // that wrote them).
+            let state: Vec<Tensor> = trainer
+                .model
+                .state_dict()
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect();
+            r.broadcast_tensors(&state);
+            let opt = if root {
+                serialize_safetensors(&trainer.optimizer.state(), None)
+                    .expect("optimizer state serialises")
+            } else {
+                Vec::new()
+            };
+            let opt = r.broadcast_bytes(opt);
+            let m = r.broadcast_bytes(if root {
+                serde_json::to_vec(&meta).expect("RunMeta serialises")
+            } else {
+                Vec::new()
+            });
+            if !root {
+                let st = load_safetensors_bytes(&opt, "rank 0's optimizer state")?;
+                trainer.optimizer.load_state(&st)?;
+                meta = serde_json::from_slice(&m)
+                    .map_err(|e| Error::new(format!("rank 0's run.json: {e}")))?;
+            }
+        }
         trainer.steps_done = meta.steps_done;
         say(
             opts.quiet,
@@ -182,14 +309,23 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
             },
         );
     }
-    if let Some(v) = &data.vocab {
-        v.save(&paths.vocab())?;
-    }
-    write_atomic(
-        &paths.config(),
-        cfg.with_resolved_paths(&opts.config_dir)
-            .to_toml()
-            .as_bytes(),
+    together(
+        rep,
+        if root {
+            data.vocab
+                .as_ref()
+                .map_or(Ok(()), |v| v.save(&paths.vocab()))
+                .and_then(|_| {
+                    write_atomic(
+                        &paths.config(),
+                        cfg.with_resolved_paths(&opts.config_dir)
+                            .to_toml()
+                            .as_bytes(),
+                    )
+                })
+        } else {
+            Ok(())
+        },
     )?;
     if !opts.quiet {
         let unit = if task == Task::Language {
@@ -212,6 +348,28 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
                 String::new()
             }
         );
+        if let Some(r) = rep {
+            let mut hosts: Vec<String> = (0..r.size()).map(|k| r.host(k)).collect();
+            hosts.sort();
+            hosts.dedup();
+            let (n, b) = (r.size(), t.batch_size);
+            let per = if b % n == 0 {
+                format!("{} per rank", b / n)
+            } else {
+                format!("{}-{} per rank", b / n, b / n + 1)
+            };
+            println!(
+                "data-parallel: {n} ranks on {} host{}, {} thread{} each; global batch {b} = {per}",
+                hosts.len(),
+                if hosts.len() == 1 { "" } else { "s" },
+                rayon::current_num_threads(),
+                if rayon::current_num_threads() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+            );
+        }
     }
     let seq = trainer.model.as_sequential();
     let layer_kinds = seq.map(|s| s.layer_kinds.clone()).unwrap_or_default();
@@ -245,7 +403,11 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
         saved: opts.resume.then_some((resumed.0, resumed.1)),
         last_save: Instant::now(),
         line_every: 1,
+        steps: Vec::new(),
     };
+    if opts.log_steps && opts.resume && root {
+        run.steps = load_steps(&paths, run.meta.steps_done);
+    }
     run.fit()?;
     run.finish(started)
 }
@@ -295,6 +457,8 @@ struct Run<'a> {
     last_save: Instant,
     /// Print the metrics line every this many epochs (1 while epochs are slow).
     line_every: usize,
+    /// Every step's (step, loss, lr, samples), for steps.csv.
+    steps: Vec<(usize, f32, f32, usize)>,
 }
 
 /// The longest stretch of training between two checkpoints: a run that is
@@ -327,6 +491,49 @@ impl Run<'_> {
         self.opts.quiet
     }
 
+    fn replicas(&self) -> Option<&Replicas> {
+        self.opts.replicas.as_ref()
+    }
+
+    /// Whether this process prints and writes (rank 0, or alone).
+    fn root(&self) -> bool {
+        self.replicas().is_none_or(Replicas::is_root)
+    }
+
+    /// Dropout's seed: each replica draws its own masks (as DDP does).
+    fn reseed(&self, at: usize) {
+        let rank = self.replicas().map_or(0, Replicas::rank) as u64;
+        reseed(
+            self.cfg.train.seed ^ rank.wrapping_mul(0xD1B5_4A32_D192_ED03),
+            at,
+        );
+    }
+
+    /// The metrics of every replica added up.
+    fn reduce(&self, mut acc: MetricsAccumulator) -> MetricsAccumulator {
+        if let Some(r) = self.replicas() {
+            let mut v = acc.sums();
+            r.sum_f64(&mut v);
+            acc.set_sums(&v);
+        }
+        acc
+    }
+
+    /// Evaluates on `data`, each replica on its part of the batches.
+    fn evaluate_on(&self, data: &dyn crate::data::BatchSource, limit: Option<usize>) -> Metrics {
+        let part = self.replicas().map_or((0, 1), |r| (r.rank(), r.size()));
+        let acc = evaluate_model_part(
+            self.trainer.model.as_ref(),
+            self.trainer.task,
+            data,
+            self.data.metrics(),
+            self.eval_batch(),
+            limit,
+            part,
+        );
+        self.reduce(acc).finish()
+    }
+
     /// Epochs of `train.epochs`, or steps up to `max_steps`; then the
     /// final checkpoint.
     fn fit(&mut self) -> Result<()> {
@@ -335,10 +542,12 @@ impl Run<'_> {
         } else {
             self.fit_epochs()?;
         }
-        if self.saved != Some((self.meta.epochs_done, self.meta.steps_done)) {
-            self.checkpoint()?;
+        let last = self.root() && self.saved != Some((self.meta.epochs_done, self.meta.steps_done));
+        let r = if last { self.checkpoint() } else { Ok(()) };
+        match self.replicas() {
+            Some(rep) => rep.agree(r.map(|_| Vec::new())).map(|_| ()),
+            None => r,
         }
-        Ok(())
     }
 
     fn fit_epochs(&mut self) -> Result<()> {
@@ -352,7 +561,7 @@ impl Run<'_> {
             if !self.schedule_steps {
                 self.trainer.set_schedule_position(epoch - 1);
             }
-            reseed(self.cfg.train.seed, epoch);
+            self.reseed(epoch);
             self.trainer.model.train(true);
             self.trainer.model.reset_state();
             self.diag.start_epoch(epoch);
@@ -503,7 +712,8 @@ impl Run<'_> {
         show: &mut dyn FnMut(Shown),
     ) -> Result<Stretch> {
         let accum = self.trainer.grad_accum_steps;
-        let seed = self.cfg.train.seed;
+        let replicated = self.replicas().is_some();
+        let log_steps = self.opts.log_steps && self.root();
         let mut watch = Watch {
             running: self.data.metrics(),
             diag: &mut self.diag,
@@ -521,7 +731,8 @@ impl Run<'_> {
             if group.is_empty() {
                 break;
             }
-            if interrupted() {
+            // Replicas share a stop request through the step's sums (below).
+            if !replicated && interrupted() {
                 return Err(interrupted_error(
                     self.paths,
                     &self.meta,
@@ -533,11 +744,44 @@ impl Run<'_> {
                 self.trainer.set_schedule_position(self.trainer.steps_done);
             }
             if self.by_steps {
-                reseed(seed, self.trainer.steps_done + 1);
+                let at = self.trainer.steps_done + 1;
+                let rank = self.opts.replicas.as_ref().map_or(0, Replicas::rank) as u64;
+                reseed(
+                    self.cfg.train.seed ^ rank.wrapping_mul(0xD1B5_4A32_D192_ED03),
+                    at,
+                );
             }
             let lr = self.trainer.optimizer.lr();
             match self.trainer.step(&group, &mut watch) {
-                Ok(_) => {}
+                Ok(out) => {
+                    watch.samples += out.samples;
+                    watch.tokens += group
+                        .iter()
+                        .map(|b| match &b.inputs {
+                            crate::data::Inputs::Tokens(t) => t.ids.len(),
+                            crate::data::Inputs::Features(_) => 0,
+                        })
+                        .sum::<usize>();
+                    if log_steps {
+                        self.steps
+                            .push((self.trainer.steps_done, out.loss, lr, out.samples));
+                    }
+                    if self
+                        .opts
+                        .replicas
+                        .as_ref()
+                        .is_some_and(Replicas::stop_requested)
+                    {
+                        // The step was taken everywhere, but not checkpointed.
+                        self.trainer.steps_done -= 1;
+                        return Err(interrupted_error(
+                            self.paths,
+                            &self.meta,
+                            self.saved,
+                            self.by_steps,
+                        ));
+                    }
+                }
                 Err(NonFiniteLoss { loss, batch }) => {
                     for d in watch.found.drain(..) {
                         show(Shown::Diagnostic(d));
@@ -569,8 +813,10 @@ impl Run<'_> {
             }
         }
         let secs = start.elapsed().as_secs_f64().max(1e-9);
-        let m = watch.running.finish();
-        show(Shown::Progress(batch_no, &m, watch.samples as f64 / secs));
+        let (samples, tokens) = (watch.samples, watch.tokens);
+        let running = std::mem::replace(&mut watch.running, self.data.metrics());
+        let m = self.reduce(running).finish();
+        show(Shown::Progress(batch_no, &m, samples as f64 / secs));
         if self.trainer.params().iter().any(|p| p.has_non_finite()) {
             return Err(non_finite_error(
                 f32::NAN,
@@ -584,8 +830,8 @@ impl Run<'_> {
         }
         Ok(Stretch {
             train: m,
-            samples: watch.samples,
-            tokens: watch.tokens,
+            samples,
+            tokens,
             seconds: secs,
         })
     }
@@ -597,16 +843,11 @@ impl Run<'_> {
         let t = &self.cfg.train;
         self.trainer.model.eval();
         let lr = self.trainer.optimizer.lr();
-        let val = self.data.val.as_ref().map(|v| {
-            evaluate_model(
-                self.trainer.model.as_ref(),
-                self.trainer.task,
-                v.as_ref(),
-                self.data.metrics(),
-                self.eval_batch(),
-                t.eval_iters,
-            )
-        });
+        let val = self
+            .data
+            .val
+            .as_ref()
+            .map(|v| self.evaluate_on(v.as_ref(), t.eval_iters));
         let train_m = &stretch.train;
         let mut extra = train_m.extra_columns("train");
         match &val {
@@ -688,19 +929,28 @@ impl Run<'_> {
         self.history.push(row.clone());
         self.meta.steps_done = step;
         self.meta.train_seconds += secs;
-        let stop = match row.val_loss {
-            Some(v) => {
-                self.best
-                    .observe(&mut self.meta, v, epoch, step, self.trainer.model.as_ref())
-                    .1
-            }
-            None => false,
+        let stop = if self.root() {
+            let stop = match row.val_loss {
+                Some(v) => {
+                    self.best
+                        .observe(&mut self.meta, v, epoch, step, self.trainer.model.as_ref())
+                        .1
+                }
+                None => false,
+            };
+            // A checkpoint after the first evaluation, then on a time budget
+            // (and always at the end of the run, see `fit`).
+            let due = self.saved.is_none() || stop || self.last_save.elapsed() >= CHECKPOINT_EVERY;
+            (if due { self.checkpoint() } else { Ok(()) }).map(|_| stop)
+        } else {
+            Ok(false)
         };
-        // A checkpoint after the first evaluation, then on a time budget
-        // (and always at the end of the run, see `fit`).
-        if self.saved.is_none() || stop || self.last_save.elapsed() >= CHECKPOINT_EVERY {
-            self.checkpoint()?;
-        }
+        // Rank 0 decides (early stopping) and writes; the others learn
+        // whether it could.
+        let stop = match self.replicas() {
+            Some(r) => r.agree(stop.map(|s| vec![u8::from(s)]))?.first() == Some(&1),
+            None => stop?,
+        };
         if stop {
             let unit = if self.by_steps {
                 "evaluations"
@@ -733,11 +983,28 @@ impl Run<'_> {
     /// atomically, run.json last: it names what the others hold).
     fn checkpoint(&mut self) -> Result<()> {
         let p = self.paths;
-        p.save_model(self.trainer.model.as_ref(), &p.model())?;
-        p.save_optimizer(self.trainer.optimizer.as_ref())?;
-        self.best.save(self.trainer.model.as_ref(), p)?;
-        p.save_metrics(&self.history)?;
-        p.save_meta(&self.meta)?;
+        let mut files = vec![
+            (
+                p.model(),
+                serialize_safetensors(&self.trainer.model.state_dict(), None)?,
+            ),
+            (
+                p.optimizer(),
+                serialize_safetensors(&self.trainer.optimizer.state(), None)?,
+            ),
+            (
+                p.metrics(),
+                super::run_dir::metrics_csv(&self.history).into_bytes(),
+            ),
+        ];
+        if let Some(best) = self.best.unsaved_bytes(self.trainer.model.as_ref())? {
+            files.push((p.best(), best));
+        }
+        if self.opts.log_steps {
+            files.push((p.dir.join("steps.csv"), steps_csv(&self.steps).into_bytes()));
+        }
+        p.commit_checkpoint(&files, &self.meta)?;
+        self.best.mark_saved();
         self.saved = Some((self.meta.epochs_done, self.meta.steps_done));
         self.last_save = Instant::now();
         match self.opts.plot {
@@ -757,10 +1024,30 @@ impl Run<'_> {
     /// prints the report and marks the run finished.
     fn finish(mut self, started: Instant) -> Result<TrainReport> {
         let now = (self.meta.epochs_done, self.meta.steps_done);
-        if self
-            .best
-            .restore(&self.meta, self.trainer.model.as_ref(), self.paths, now)?
-        {
+        let restored = if self.root() {
+            self.best
+                .restore(&self.meta, self.trainer.model.as_ref(), self.paths, now)
+        } else {
+            Ok(false)
+        };
+        let restored = match self.replicas() {
+            Some(r) => {
+                let b = r.agree(restored.map(|b| vec![u8::from(b)]))?;
+                if b.first() == Some(&1) {
+                    let state: Vec<Tensor> = self
+                        .trainer
+                        .model
+                        .state_dict()
+                        .into_iter()
+                        .map(|(_, t)| t)
+                        .collect();
+                    r.broadcast_tensors(&state);
+                }
+                b.first() == Some(&1)
+            }
+            None => restored?,
+        };
+        if restored {
             say(
                 self.quiet(),
                 format!(
@@ -771,16 +1058,11 @@ impl Run<'_> {
         }
         self.trainer.model.eval();
         let task = self.trainer.task;
-        let test_metrics = self.data.test.as_ref().map(|ts| {
-            evaluate_model(
-                self.trainer.model.as_ref(),
-                task,
-                ts.as_ref(),
-                self.data.metrics(),
-                self.eval_batch(),
-                None,
-            )
-        });
+        let test_metrics = self
+            .data
+            .test
+            .as_ref()
+            .map(|ts| self.evaluate_on(ts.as_ref(), None));
         if let Some(m) = &test_metrics {
             self.meta.test_loss = Some(m.loss);
             self.meta.test_accuracy = m.accuracy;
@@ -806,7 +1088,12 @@ impl Run<'_> {
             say(self.quiet(), report.trim_end());
         }
         self.meta.finished = true;
-        self.paths.save_meta(&self.meta)?;
+        let saved = if self.root() {
+            self.paths.save_meta(&self.meta)
+        } else {
+            Ok(())
+        };
+        together(self.replicas(), saved)?;
         let seconds = started.elapsed().as_secs_f64();
         say(
             self.quiet(),
@@ -905,4 +1192,71 @@ fn interrupted_error(
         last_good(paths, saved, by_steps),
         paths.dir.display()
     ))
+}
+
+/// steps.csv: one row per optimizer step.
+fn steps_csv(steps: &[(usize, f32, f32, usize)]) -> String {
+    let mut s = String::from("step,loss,lr,samples\n");
+    for (step, loss, lr, n) in steps {
+        s.push_str(&format!("{step},{loss:e},{lr:e},{n}\n"));
+    }
+    s
+}
+
+/// The steps of a resumed run's steps.csv up to `done`.
+fn load_steps(paths: &RunPaths, done: usize) -> Vec<(usize, f32, f32, usize)> {
+    let text = std::fs::read_to_string(paths.dir.join("steps.csv")).unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((
+                f.first()?.parse().ok()?,
+                f.get(1)?.parse().ok()?,
+                f.get(2)?.parse().ok()?,
+                f.get(3)?.parse().ok()?,
+            ))
+        })
+        .filter(|r| r.0 <= done)
+        .collect()
+}
+
+/// A checksum of the config as it will run (after command-line overrides).
+fn config_checksum(cfg: &Config) -> u64 {
+    crate::dist::Checksum::new()
+        .bytes(cfg.to_toml().as_bytes())
+        .value()
+}
+
+/// A checksum of a training or validation source: all samples of an
+/// in-memory dataset, else the size and the first batches of epoch 1.
+fn data_checksum(src: &dyn crate::data::BatchSource) -> u64 {
+    let mut h = crate::dist::Checksum::new();
+    h.u64(src.num_examples() as u64);
+    if let Some(d) = src.as_dataset() {
+        h.f32s(&d.x);
+        match &d.targets {
+            crate::data::Targets::Classes(c) => c.iter().for_each(|&c| {
+                h.u64(c as u64);
+            }),
+            crate::data::Targets::Values { values, .. } => {
+                h.f32s(values);
+            }
+        }
+        return h.value();
+    }
+    for b in src.eval_batches(64, Some(4)) {
+        if let crate::data::Inputs::Tokens(t) = &b.inputs {
+            h.bytes(
+                &t.ids
+                    .iter()
+                    .flat_map(|i| i.to_le_bytes())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        if let crate::data::Inputs::Features(x) = &b.inputs {
+            h.f32s(&x.data());
+        }
+    }
+    h.value()
 }

@@ -1,6 +1,14 @@
 //! The run directory: model.safetensors, optimizer.safetensors, config.toml,
 //! metrics.csv, run.json and the training plot. Every file is written
 //! atomically, so an interrupted run never leaves a corrupt file.
+//!
+//! A checkpoint is several files that must agree (weights, optimizer state,
+//! metrics, counters). It is staged: each file is first written whole as
+//! `NAME.next`, then run.json.next marks the set complete, then each is
+//! renamed over its file, run.json last. A process killed at any point
+//! leaves either the old checkpoint (an incomplete set is deleted by
+//! [`RunPaths::recover`]) or a complete new one (recover finishes the
+//! renames).
 
 use std::path::{Path, PathBuf};
 
@@ -323,6 +331,74 @@ impl RunPaths {
         self.dir.join("vocab.json")
     }
 
+    /// Where `file` is staged while a checkpoint is written.
+    pub fn staged(file: &Path) -> PathBuf {
+        let mut s = file.as_os_str().to_owned();
+        s.push(".next");
+        PathBuf::from(s)
+    }
+
+    /// The files of a checkpoint besides run.json, in the order they commit.
+    pub fn checkpoint_files(&self) -> Vec<PathBuf> {
+        vec![
+            self.model(),
+            self.optimizer(),
+            self.metrics(),
+            self.dir.join("steps.csv"),
+        ]
+    }
+
+    /// Writes a checkpoint: `files` (paths of this run directory and their
+    /// bytes) and `meta`, staged and committed as the module explains.
+    pub fn commit_checkpoint(&self, files: &[(PathBuf, Vec<u8>)], meta: &RunMeta) -> Result<()> {
+        for (p, bytes) in files {
+            write_atomic(&Self::staged(p), bytes)?;
+        }
+        let text = serde_json::to_string_pretty(meta).expect("RunMeta serialises");
+        write_atomic(&Self::staged(&self.meta()), text.as_bytes())?;
+        self.recover()
+    }
+
+    /// Finishes a checkpoint whose staged set is complete (run.json.next
+    /// exists), or deletes an incomplete one; removes temp files left by a
+    /// killed write. The directory then holds one complete checkpoint.
+    pub fn recover(&self) -> Result<()> {
+        let meta_next = Self::staged(&self.meta());
+        let complete = meta_next.exists();
+        let rename = |from: &Path, to: &Path| {
+            std::fs::rename(from, to).map_err(|e| {
+                Error::new(format!(
+                    "cannot complete the checkpoint in {}: renaming {}: {}",
+                    self.dir.display(),
+                    from.display(),
+                    describe_io(&e)
+                ))
+            })
+        };
+        for f in self.checkpoint_files() {
+            let next = Self::staged(&f);
+            if next.exists() {
+                if complete {
+                    rename(&next, &f)?;
+                } else {
+                    let _ = std::fs::remove_file(&next);
+                }
+            }
+        }
+        if complete {
+            rename(&meta_next, &self.meta())?;
+        }
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') && name.contains(".tmp-") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn save_model(&self, net: &dyn Module, path: &Path) -> Result<()> {
         save_safetensors(path, &net.state_dict(), None)
     }
@@ -401,6 +477,9 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun> {
         return Err(Error::new(format!("{} is not a run directory (it does not exist or is not a directory); train one with `nerve train`", dir.display())));
     }
     let paths = RunPaths::new(dir);
+    // A checkpoint cut short by a killed run: finish or drop it (best effort:
+    // a read-only directory is read as it is).
+    let _ = paths.recover();
     let config = Config::load(&paths.config())?;
     let meta = paths.load_meta()?;
     let spec = DataSpec {

@@ -429,6 +429,40 @@ impl MetricsAccumulator {
         }
     }
 
+    /// Every count and sum as one vector (to add up across replicas).
+    pub fn sums(&self) -> Vec<f64> {
+        let mut v = vec![self.loss_sum, self.n as f64, self.correct as f64];
+        v.extend(self.confusion.iter().flatten().map(|&c| c as f64));
+        for s in [&self.abs_err, &self.sq_err, &self.y_sum, &self.y_sq] {
+            v.extend_from_slice(s);
+        }
+        v
+    }
+
+    /// Replaces the counts and sums with `v` (as [`MetricsAccumulator::sums`]
+    /// gives them, e.g. added up across replicas).
+    pub fn set_sums(&mut self, v: &[f64]) {
+        assert_eq!(v.len(), self.sums().len(), "set_sums: wrong length");
+        self.loss_sum = v[0];
+        self.n = v[1].round() as usize;
+        self.correct = v[2].round() as usize;
+        let mut i = 3;
+        for c in self.confusion.iter_mut().flatten() {
+            *c = v[i].round() as usize;
+            i += 1;
+        }
+        for s in [
+            &mut self.abs_err,
+            &mut self.sq_err,
+            &mut self.y_sum,
+            &mut self.y_sq,
+        ] {
+            let d = s.len();
+            s.copy_from_slice(&v[i..i + d]);
+            i += d;
+        }
+    }
+
     /// The metrics so far.
     pub fn finish(&self) -> Metrics {
         let n = self.n.max(1) as f64;
@@ -531,15 +565,33 @@ pub fn evaluate_model(
     batch_size: usize,
     limit: Option<usize>,
 ) -> Metrics {
+    evaluate_model_part(model, task, data, acc, batch_size, limit, (0, 1)).finish()
+}
+
+/// [`evaluate_model`] on part `k` of `parts` (batches k, k + parts, ...):
+/// one replica's share of a distributed evaluation. Returns the
+/// accumulator, to be added up across the parts before `finish`.
+pub fn evaluate_model_part(
+    model: &dyn Model,
+    task: Task,
+    data: &dyn BatchSource,
+    acc: MetricsAccumulator,
+    batch_size: usize,
+    limit: Option<usize>,
+    (k, parts): (usize, usize),
+) -> MetricsAccumulator {
     let mut acc = acc;
     no_grad(|| {
-        for b in data.eval_batches(batch_size, limit) {
+        for (i, b) in data.eval_batches(batch_size, limit).enumerate() {
+            if i % parts != k {
+                continue;
+            }
             let out = model.forward_inputs(&b.inputs);
             let loss = batch_loss(task, &out, &b.targets).item();
             acc.add(&out, &b.targets, loss);
         }
     });
-    acc.finish()
+    acc
 }
 
 /// Turns raw model outputs into what the task predicts, per sample: class

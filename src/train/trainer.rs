@@ -7,12 +7,19 @@
 //!        clip the gradients to a global norm (optional);
 //!        η ← schedule(t); optimizer step; t ← t + 1
 //!
+//! Data-parallel (with [`Replicas`]): each replica runs the step on its
+//! share of every batch, its loss weighted by its share of the rows
+//! (n_r / B), and the gradients are summed across the replicas before
+//! clipping and the update, so every replica takes the same step as one
+//! process would on the whole batch.
+//!
 //! `fit` runs steps over a stream of batches. The trainer knows nothing of
 //! TOML or run directories: `train::run` builds one from a config and adds
 //! evaluation, checkpoints, early stopping, diagnostics and progress.
 
 use super::task::batch_loss;
 use crate::data::Batch;
+use crate::dist::Replicas;
 use crate::models::{Model, Task};
 use crate::nn::{l1_penalty, l2_penalty};
 use crate::optim::{clip_grad_norm_, grad_norm, LrScheduler, Optimizer};
@@ -69,6 +76,8 @@ pub struct Trainer {
     pub l2: f32,
     /// Optimizer steps done.
     pub steps_done: usize,
+    /// The other replicas of a data-parallel run (None: this process alone).
+    pub replicas: Option<Replicas>,
     params: Vec<Tensor>,
     weights: Vec<Tensor>,
 }
@@ -101,6 +110,7 @@ impl Trainer {
             l1: 0.0,
             l2: 0.0,
             steps_done: 0,
+            replicas: None,
             params,
             weights,
         }
@@ -125,6 +135,12 @@ impl Trainer {
         self
     }
 
+    /// Builder: train data-parallel with these replicas.
+    pub fn replicas(mut self, r: Option<Replicas>) -> Trainer {
+        self.replicas = r;
+        self
+    }
+
     /// The parameters being trained.
     pub fn params(&self) -> &[Tensor] {
         &self.params
@@ -145,6 +161,9 @@ impl Trainer {
         batches: &[Batch],
         observer: &mut dyn StepObserver,
     ) -> Result<StepOutcome, NonFiniteLoss> {
+        if let Some(r) = self.replicas.clone() {
+            return self.step_replicated(&r, batches, observer);
+        }
         self.optimizer.zero_grad();
         let n = batches.len().max(1);
         let mut loss_sum = 0.0f64;
@@ -181,6 +200,67 @@ impl Trainer {
         self.steps_done += 1;
         Ok(StepOutcome {
             loss: (loss_sum / n as f64) as f32,
+            grad_norm,
+            lr: self.optimizer.lr(),
+            samples,
+        })
+    }
+
+    /// [`Trainer::step`] on this replica's share of each batch; the
+    /// gradients, the loss and any non-finite loss are summed across the
+    /// replicas, so that all of them update (or stop) alike.
+    fn step_replicated(
+        &mut self,
+        r: &Replicas,
+        batches: &[Batch],
+        observer: &mut dyn StepObserver,
+    ) -> Result<StepOutcome, NonFiniteLoss> {
+        self.optimizer.zero_grad();
+        let n = batches.len().max(1);
+        let mut loss_sum = 0.0f64;
+        let mut bad = Vec::new();
+        let mut samples = 0;
+        for (i, b) in batches.iter().enumerate() {
+            samples += b.len();
+            let Some((share, frac)) = r.share(b) else {
+                continue;
+            };
+            let out = self.model.forward_inputs(&share.inputs);
+            let mut loss = batch_loss(self.task, &out, &share.targets);
+            let data_loss = loss.item();
+            observer.batch_done(&share, &out, data_loss);
+            if !data_loss.is_finite() {
+                bad.push(i);
+                continue;
+            }
+            if self.l1 > 0.0 {
+                loss = loss.add(&l1_penalty(&self.weights).mul_scalar(self.l1));
+            }
+            if self.l2 > 0.0 {
+                loss = loss.add(&l2_penalty(&self.weights).mul_scalar(self.l2));
+            }
+            let w = frac / n as f32;
+            if w != 1.0 {
+                loss = loss.mul_scalar(w);
+            }
+            loss.backward();
+            loss_sum += data_loss as f64 * w as f64;
+        }
+        let sums = r.sum_gradients(&self.params, loss_sum, &bad, batches.len());
+        if let Some(batch) = sums.non_finite {
+            return Err(NonFiniteLoss {
+                loss: f32::NAN,
+                batch,
+            });
+        }
+        observer.gradients_ready();
+        let grad_norm = self
+            .clip_grad_norm
+            .map(|max| clip_grad_norm_(&self.params, max));
+        self.optimizer.step();
+        self.steps_done += 1;
+        Ok(StepOutcome {
+            loss: sums.loss as f32,
             grad_norm,
             lr: self.optimizer.lr(),
             samples,

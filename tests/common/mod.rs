@@ -82,6 +82,7 @@ pub fn train_config(path: &Path, out: &Path) -> nerve::Result<TrainReport> {
             quiet: true,
             config_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             plot: Some(nerve::viz::plot_history),
+            ..Default::default()
         },
     )
 }

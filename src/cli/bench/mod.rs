@@ -7,6 +7,7 @@
 //! follow the matching peer script's.
 
 pub mod cnn;
+pub mod dist;
 pub mod gemm;
 pub mod lstm;
 pub mod mlp;
@@ -174,6 +175,9 @@ pub fn run_workloads(
 
 /// `nerve bench [gemm|mlp|all] [--json] [--threads N] [--quick]`.
 pub fn run(args: BenchArgs) -> Result<()> {
+    if dist::is_dist(&args.workload) {
+        return dist::run(&args.workload, args.threads, args.quick);
+    }
     let ws = select(&args.workload)?;
     let opts = Options { quick: args.quick };
     let reports = run_workloads(&ws, args.threads, &opts, args.json)?;

@@ -1,0 +1,212 @@
+//! `nerve bench dist-mlp|dist-cnn`: data-parallel training throughput, the
+//! workloads of benches/peers/ddp.py (PyTorch DDP, gloo) side by side.
+//!
+//!   nerve bench dist-mlp --threads 2                 # 1 rank x 2 threads
+//!   mpirun -np 2 nerve bench dist-mlp                # 2 ranks x 1 thread
+//!
+//! The global batch is the peer script's (64); each rank trains on its
+//! contiguous share through `Trainer` with `Replicas` (gradients summed in
+//! buckets before every step). Synthetic data of fixed seed, contiguous
+//! batches cycled; WARMUP steps, then the median of REPS timings of STEPS
+//! steps. Rank 0 prints samples/s of the whole job and the share of the
+//! time spent in the gradient allreduce.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::config::Config;
+use crate::data::{Batch, BatchTargets, Inputs};
+use crate::dist::Replicas;
+use crate::error::{Error, Result};
+use crate::models::{DataSpec, Task};
+use crate::optim::LrScheduler;
+use crate::tensor::{manual_seed, Generator, Tensor};
+use crate::train::{NoObserver, Trainer};
+
+const REPS: usize = 5;
+const WARMUP: usize = 20;
+
+struct Work {
+    layers: &'static str,
+    optimizer: &'static str,
+    sample: &'static [usize],
+    examples: usize,
+    steps: usize,
+}
+
+fn work(name: &str) -> Option<Work> {
+    Some(match name {
+        "dist-mlp" => Work {
+            layers: r#"{ type = "linear", out = 128 }, { type = "relu" }, { type = "linear", out = 10 }"#,
+            optimizer: r#"optimizer = "adam"
+lr = 1e-3"#,
+            sample: &[784],
+            examples: 60_000,
+            steps: 200,
+        },
+        "dist-cnn" => Work {
+            layers: r#"{ type = "conv2d", out = 6, kernel = 5, padding = 2 }, { type = "relu" },
+  { type = "max_pool2d", kernel = 2 }, { type = "conv2d", out = 16, kernel = 5 }, { type = "relu" },
+  { type = "max_pool2d", kernel = 2 }, { type = "flatten" }, { type = "linear", out = 120 },
+  { type = "relu" }, { type = "linear", out = 84 }, { type = "relu" }, { type = "linear", out = 10 }"#,
+            optimizer: r#"optimizer = "sgd"
+lr = 0.01
+momentum = 0.9"#,
+            sample: &[1, 28, 28],
+            examples: 12_800,
+            steps: 60,
+        },
+        _ => return None,
+    })
+}
+
+/// Whether `name` is a distributed workload.
+pub fn is_dist(name: &str) -> bool {
+    name.starts_with("dist-")
+}
+
+/// Runs a distributed workload (alone, or as a rank of mpirun).
+pub fn run(name: &str, threads: Option<usize>, quick: bool) -> Result<()> {
+    let w = work(name).ok_or_else(|| {
+        Error::new(format!(
+            "unknown benchmark '{name}'; the distributed ones are dist-mlp, dist-cnn"
+        ))
+    })?;
+    let replicas = replicas(threads)?;
+    let batch = 64usize;
+    let cfg = Config::parse(
+        &format!(
+            "[data]\ndataset = \"mnist\"\n[model]\nlayers = [\n  {}\n]\n[train]\nbatch_size = {batch}\n{}\n",
+            w.layers, w.optimizer
+        ),
+        "bench",
+    )?;
+    manual_seed(0);
+    let model = cfg.model.build(&DataSpec {
+        sample_shape: w.sample.to_vec(),
+        task: Task::Classification,
+        num_outputs: 10,
+        vocab_size: None,
+        carry_state: false,
+    })?;
+    if let Some(r) = &replicas {
+        let state: Vec<Tensor> = model.state_dict().into_iter().map(|(_, t)| t).collect();
+        r.broadcast_tensors(&state);
+    }
+    let opt = cfg.train.optimizer.build(model.parameters());
+    let lr = cfg.train.optimizer.lr();
+    let mut trainer = Trainer::new(
+        model,
+        opt,
+        LrScheduler::constant(),
+        lr,
+        Task::Classification,
+    )
+    .replicas(replicas.clone());
+    trainer.set_schedule_position(0);
+    trainer.model.train(true);
+    let per: usize = w.sample.iter().product();
+    let mut g = Generator::new(1);
+    let x = Tensor::rand_with(&[w.examples, per], 0.0, 1.0, &mut g);
+    let y: Vec<usize> = (0..w.examples).map(|_| g.below(10)).collect();
+    let nb = w.examples / batch;
+    let batches: Vec<Batch> = (0..nb)
+        .map(|b| {
+            let mut shape = vec![batch];
+            shape.extend_from_slice(w.sample);
+            Batch {
+                inputs: Inputs::Features(Tensor::from_vec(
+                    x.data()[b * batch * per..(b + 1) * batch * per].to_vec(),
+                    &shape,
+                )),
+                targets: BatchTargets::Classes(y[b * batch..(b + 1) * batch].to_vec()),
+            }
+        })
+        .collect();
+    let (reps, steps) = if quick { (2, 10) } else { (REPS, w.steps) };
+    let mut at = 0usize;
+    let mut step = |t: &mut Trainer| -> Result<f32> {
+        let b = &batches[at % nb];
+        at += 1;
+        t.step(std::slice::from_ref(b), &mut NoObserver)
+            .map(|o| o.loss)
+            .map_err(|e| Error::new(format!("the loss became {}", e.loss)))
+    };
+    for _ in 0..WARMUP {
+        step(&mut trainer)?;
+    }
+    let barrier = |r: &Option<Replicas>| {
+        if let Some(r) = r {
+            r.sum_f64(&mut [0.0]);
+        }
+    };
+    let mut times = Vec::new();
+    let mut comm = Vec::new();
+    let mut loss = 0.0;
+    for _ in 0..reps {
+        barrier(&replicas);
+        let before = replicas.as_ref().map(|r| r.stats().gradient_seconds);
+        let t0 = Instant::now();
+        for _ in 0..steps {
+            loss = step(&mut trainer)?;
+        }
+        barrier(&replicas);
+        let secs = t0.elapsed().as_secs_f64();
+        times.push(secs);
+        comm.push(
+            replicas
+                .as_ref()
+                .map_or(0.0, |r| r.stats().gradient_seconds - before.unwrap_or(0.0))
+                / secs,
+        );
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let t = sorted[sorted.len() / 2];
+    comm.sort_by(f64::total_cmp);
+    let share = comm[comm.len() / 2];
+    let root = replicas.as_ref().is_none_or(Replicas::is_root);
+    if root {
+        let stats = replicas.as_ref().map(Replicas::stats).unwrap_or_default();
+        println!(
+            "{}",
+            json!({
+                "bench": name,
+                "nerve": env!("CARGO_PKG_VERSION"),
+                "ranks": replicas.as_ref().map_or(1, Replicas::size),
+                "threads_per_rank": rayon::current_num_threads(),
+                "global_batch": batch,
+                "params": trainer.params().iter().map(Tensor::numel).sum::<usize>(),
+                "samples_per_s": (steps * batch) as f64 / t,
+                "ms_per_step": t / steps as f64 * 1e3,
+                "allreduce_share": share,
+                "allreduce_calls_per_step": stats.gradient_calls as f64 / stats.gradient_reductions.max(1) as f64,
+                "bytes_per_step": stats.gradient_floats * 4,
+                "final_loss": loss,
+                "times": times,
+            })
+        );
+    }
+    Ok(())
+}
+
+#[cfg(feature = "mpi")]
+fn replicas(threads: Option<usize>) -> Result<Option<Replicas>> {
+    if crate::dist::detect().is_none() {
+        crate::dist::configure_threads(threads, 1);
+        return Ok(None);
+    }
+    let world = crate::dist::mpi::MpiWorld::init(std::time::Duration::from_secs(120))?;
+    crate::dist::configure_threads(threads, world.local_size());
+    Ok(Some(Replicas::new(Box::new(world))))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn replicas(threads: Option<usize>) -> Result<Option<Replicas>> {
+    if let Some(l) = crate::dist::detect() {
+        return Err(crate::dist::launch::not_built_error(&l));
+    }
+    crate::dist::configure_threads(threads, 1);
+    Ok(None)
+}
