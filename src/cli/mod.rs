@@ -3,6 +3,7 @@
 pub mod bench;
 mod boundary;
 mod compare;
+mod draw;
 mod eval;
 mod explain;
 pub mod generate;
@@ -36,6 +37,8 @@ pub enum Command {
     Summary(summary::SummaryArgs),
     /// Print a small network's forward pass number by number.
     Explain(explain::ExplainArgs),
+    /// Draw a network: neurons and weights (with --input, each neuron's values) or a block diagram.
+    Draw(draw::DrawArgs),
     /// Draw a model's decision regions over 2-D input (or a 1-D regression's fitted curve).
     Boundary(boundary::BoundaryArgs),
     /// Plot several runs' training and validation curves on one chart.
@@ -65,5 +68,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Visualize(a) => visualize::run(a),
         Command::Boundary(a) => boundary::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Draw(a) => draw::run(a),
     }
 }

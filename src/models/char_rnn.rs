@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::builder::LayerInfo;
 use super::generate::{Decoder, LanguageModel};
-use super::{DataSpec, Model};
+use super::{DataSpec, Model, ModelGraph};
 use crate::autograd::no_grad;
 use crate::data::Inputs;
 use crate::error::{Error, Result};
@@ -226,6 +226,23 @@ impl Model for CharRnn {
                 params: m.num_parameters(),
             })
             .collect()
+    }
+
+    /// ids → Embedding → the recurrent layers (their state fed back at
+    /// every time step) → Linear head: next-character scores.
+    fn graph(&self, input_shape: &[usize]) -> ModelGraph {
+        let rows = self.summary();
+        let mut g = ModelGraph::new(input_shape, "character ids");
+        g.push_layer(&rows[0], "embedding");
+        let rnn = g.push_layer(&rows[1], "rnn");
+        let state = if self.rnn.describe().starts_with("LSTM") {
+            "h, c → step t+1"
+        } else {
+            "h → step t+1"
+        };
+        g.add_recurrence(rnn, state);
+        g.push_layer(&rows[2], "head");
+        g
     }
 
     fn as_language_model(&self) -> Option<&dyn LanguageModel> {
