@@ -8,6 +8,7 @@ mod eval;
 mod explain;
 pub mod generate;
 mod predict;
+mod serve;
 mod show_data;
 mod summary;
 mod train;
@@ -49,6 +50,10 @@ pub enum Command {
     Visualize(visualize::VisualizeArgs),
     /// Generate text with a trained language model, streamed as it is made.
     Generate(generate::GenerateArgs),
+    /// A local web page where a small network learns 2-D data live (decision boundary, neurons, loss curves).
+    Playground(serve::PlaygroundArgs),
+    /// A local web page with every run under a folder: curves (live), configs, metrics, confusion matrices, samples.
+    Dashboard(serve::DashboardArgs),
     /// Measure throughput (GEMM GFLOP/s, MLP training and inference samples/s).
     Bench(bench::BenchArgs),
 }
@@ -69,5 +74,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Boundary(a) => boundary::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Draw(a) => draw::run(a),
+        Command::Playground(a) => serve::playground(a),
+        Command::Dashboard(a) => serve::dashboard(a),
     }
 }
