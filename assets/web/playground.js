@@ -218,8 +218,10 @@ function show(st) {
   drawBoundary(st);
   drawNetwork(st);
   const d = $("diagnostics");
-  if (st.diagnostics.length === 0) d.textContent = "no problems found so far";
-  else d.innerHTML = "<ul class=diag>" + st.diagnostics.map((t) => "<li>" + t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/\n/g, "<br>") + "</li>").join("") + "</ul>";
+  const every = "<p style='font-size:12px;color:#666'>nerve's checks of <code>nerve train</code>, run every " + st.epochs_per_check +
+    " epoch" + (st.epochs_per_check > 1 ? "s" : "") + " here (an \"epoch\" in a message is one check)</p>";
+  if (st.diagnostics.length === 0) d.innerHTML = "no problems found so far" + every;
+  else d.innerHTML = every + "<ul class=diag>" + st.diagnostics.map((t) => "<li>" + t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/\n/g, "<br>") + "</li>").join("") + "</ul>";
   if (st.stopped) say(st.stopped, false);
   $("legend").innerHTML = Array.from({ length: st.classes }, (_, c) => "<span style='background:rgb(" + PALETTE[c].join(",") + ")'></span>class " + c).join("");
 }

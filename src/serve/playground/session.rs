@@ -77,6 +77,10 @@ pub struct Session {
     pub epoch: usize,
     epoch_loss: f64,
     epoch_batches: usize,
+    /// The diagnostics look every this many epochs (at least ~250 steps:
+    /// `nerve train`'s rules count epochs, and a playground epoch is short).
+    pub epochs_per_check: usize,
+    checks: usize,
     history: Vec<Point>,
     record_every: usize,
     /// Changes when the history is thinned out (the page then reloads it).
@@ -192,6 +196,7 @@ impl Session {
         let mut rng = Generator::new(cfg.seed ^ 0xba7c);
         let mut order: Vec<usize> = (0..train.len()).collect();
         rng.shuffle(&mut order);
+        let cfg_batches = train.len().div_ceil(cfg.batch_size).max(1);
         let mut s = Session {
             cfg,
             train: Split::new(train),
@@ -206,6 +211,8 @@ impl Session {
             epoch: 1,
             epoch_loss: 0.0,
             epoch_batches: 0,
+            epochs_per_check: 250usize.div_ceil(cfg_batches).max(1),
+            checks: 0,
             history: Vec::new(),
             record_every: 5,
             history_version: 0,
@@ -284,6 +291,12 @@ impl Session {
     }
 
     fn end_epoch(&mut self) {
+        self.epoch += 1;
+        self.rng.shuffle(&mut self.order);
+        self.pos = 0;
+        if (self.epoch - 1) % self.epochs_per_check != 0 {
+            return;
+        }
         let loss = (self.epoch_loss / self.epoch_batches.max(1) as f64) as f32;
         let (test_loss, _) = self.evaluate(false);
         self.trainer.model.eval();
@@ -295,12 +308,10 @@ impl Session {
         let probe = &self.train.x;
         self.diag
             .end_epoch(loss, Some(test_loss), Some(&seq.net), Some(probe));
-        self.epoch += 1;
+        self.checks += 1;
         self.epoch_loss = 0.0;
         self.epoch_batches = 0;
-        self.diag.start_epoch(self.epoch);
-        self.rng.shuffle(&mut self.order);
-        self.pos = 0;
+        self.diag.start_epoch(self.checks + 1);
     }
 
     /// (loss, accuracy) on the training or test points.
@@ -470,6 +481,7 @@ impl Session {
             "grid": { "n": GRID, "heat_n": HEAT, "extent": e, "cls": base64(&cls), "conf": base64(&conf) },
             "layers": json_layers,
             "diagnostics": diagnostics,
+            "epochs_per_check": self.epochs_per_check,
             "stopped": self.stopped,
             "config": self.cfg,
             "classes": self.cfg.classes(),
