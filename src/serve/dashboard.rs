@@ -35,10 +35,13 @@ const MARKERS: &[&str] = &[
     "model.safetensors",
 ];
 
+/// (kind, run, model file time): what a cached answer was computed from.
+type CacheKey = (String, String, Option<SystemTime>);
+
 pub struct Dashboard {
     root: PathBuf,
     /// Confusion matrices and samples, by (kind, run, model file time).
-    cache: Mutex<HashMap<(String, String, Option<SystemTime>), Value>>,
+    cache: Mutex<HashMap<CacheKey, Value>>,
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {

@@ -73,9 +73,7 @@ pub fn bind(host: &str, port: u16) -> Result<TcpListener> {
                 "port {port} is already in use by another program; stop that program, or choose another port with --port {} (or --port 0 for any free port)",
                 port.wrapping_add(1).max(1024)
             ),
-            std::io::ErrorKind::PermissionDenied => format!(
-                "permission denied (ports below 1024 need administrator rights); choose a port such as --port 8080"
-            ),
+            std::io::ErrorKind::PermissionDenied => "permission denied (ports below 1024 need administrator rights); choose a port such as --port 8080".to_string(),
             std::io::ErrorKind::AddrNotAvailable => {
                 format!("{host} is not an address of this machine; use --host 127.0.0.1")
             }

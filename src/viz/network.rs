@@ -84,6 +84,9 @@ struct Column {
     weights: Option<Vec<f32>>,
 }
 
+/// A linear layer's weights and biases (None for a layer without weights).
+type LayerWeights = Option<(Vec<f32>, Option<Vec<f32>>)>;
+
 fn lab(text: String, class: &'static str, data: Vec<(&'static str, String)>) -> Label {
     Label { text, class, data }
 }
@@ -93,7 +96,7 @@ fn lab(text: String, class: &'static str, data: Vec<(&'static str, String)>) -> 
 fn columns_of(
     input: Column,
     kinds: &[String],
-    weights: &[Option<(Vec<f32>, Option<Vec<f32>>)>],
+    weights: &[LayerWeights],
     outputs: Option<&[Vec<f32>]>,
 ) -> Vec<Column> {
     let mut cols = vec![input];

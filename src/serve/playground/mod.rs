@@ -207,7 +207,10 @@ impl Playground {
         };
         let id = format!(
             "{:x}",
-            self.next_id.fetch_add(1, Ordering::Relaxed) * 0x9E37_79B9 % 0xffff_ffff_ff
+            self.next_id
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(0x9E37_79B9)
+                % 0x00ff_ffff_ffff
         );
         let slot = Arc::new(Slot {
             session: Mutex::new(s),

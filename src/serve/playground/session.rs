@@ -273,7 +273,7 @@ impl Session {
                 return false;
             }
         }
-        if self.steps() % self.record_every == 0 {
+        if self.steps().is_multiple_of(self.record_every) {
             self.record();
         }
         true
@@ -294,7 +294,7 @@ impl Session {
         self.epoch += 1;
         self.rng.shuffle(&mut self.order);
         self.pos = 0;
-        if (self.epoch - 1) % self.epochs_per_check != 0 {
+        if !(self.epoch - 1).is_multiple_of(self.epochs_per_check) {
             return;
         }
         let loss = (self.epoch_loss / self.epoch_batches.max(1) as f64) as f32;
