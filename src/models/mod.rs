@@ -18,6 +18,7 @@ pub mod generate;
 pub mod graph;
 pub mod layer_spec;
 pub mod llama;
+pub mod rnn_classifier;
 pub mod sequential;
 mod task;
 
@@ -29,6 +30,7 @@ pub use char_rnn::{CharRnn, CharRnnConfig};
 pub use generate::{generate, Decoder, LanguageModel, Sampler, SamplingOptions};
 pub use graph::{EdgeKind, GraphEdge, GraphNode, ModelGraph};
 pub use layer_spec::{LayerSpec, LAYER_TYPES};
+pub use rnn_classifier::{RnnClassifier, RnnClassifierConfig};
 pub use sequential::{SequentialConfig, SequentialModel};
 pub use task::Task;
 
@@ -114,10 +116,11 @@ pub trait Model: Module {
 pub enum ModelConfig {
     Sequential(SequentialConfig),
     CharRnn(CharRnnConfig),
+    RnnClassifier(RnnClassifierConfig),
 }
 
 /// The `arch` names.
-pub const ARCHITECTURES: &[&str] = &["sequential", "char_rnn"];
+pub const ARCHITECTURES: &[&str] = &["sequential", "char_rnn", "rnn_classifier"];
 
 impl ModelConfig {
     /// Reads `[model]`: `arch` picks the architecture, whose struct reads the rest.
@@ -133,6 +136,9 @@ impl ModelConfig {
         Ok(match arch.as_str() {
             "sequential" => ModelConfig::Sequential(SequentialConfig::from_table(t, src)?),
             "char_rnn" => ModelConfig::CharRnn(CharRnnConfig::from_table(t, src)?),
+            "rnn_classifier" => {
+                ModelConfig::RnnClassifier(RnnClassifierConfig::from_table(t, src)?)
+            }
             other => {
                 return Err(unknown_name(
                     "model.arch",
@@ -155,6 +161,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Sequential(_) => "sequential",
             ModelConfig::CharRnn(_) => "char_rnn",
+            ModelConfig::RnnClassifier(_) => "rnn_classifier",
         }
     }
 
@@ -171,6 +178,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Sequential(c) => c.validate(),
             ModelConfig::CharRnn(c) => c.validate(),
+            ModelConfig::RnnClassifier(c) => c.validate(),
         }
     }
 
@@ -179,6 +187,7 @@ impl ModelConfig {
         Ok(match self {
             ModelConfig::Sequential(c) => Box::new(c.build(data)?),
             ModelConfig::CharRnn(c) => Box::new(c.build(data, data.carry_state)?),
+            ModelConfig::RnnClassifier(c) => Box::new(c.build(data)?),
         })
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod blocks;
 pub mod boundary;
+pub mod chart;
 pub mod compare;
 pub mod network;
 pub mod pictures;
