@@ -211,6 +211,19 @@ fn block_diagrams_for_a_cnn_and_a_char_lstm() {
     );
     assert!(svg.contains(">LSTM  ·  rnn<"), "{svg}");
     assert!(svg.contains(">[N, 16, 16]<"), "{svg}");
+    // The memory lesson's LSTM classifier: the same loop.
+    let mem = d.join("memory.svg");
+    let o = nerve(&[
+        "draw",
+        repo("examples/experiments/memory-lstm.toml")
+            .to_str()
+            .unwrap(),
+        "--out",
+        mem.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = fs::read_to_string(&mem).unwrap();
+    assert!(svg.contains(r#"class="recurrence""#), "{svg}");
     let o = nerve(&[
         "draw",
         cfg.to_str().unwrap(),

@@ -237,18 +237,8 @@ impl Model for CharRnn {
     /// ids → Embedding → the recurrent layers (their state fed back at
     /// every time step) → Linear head: next-character scores.
     fn graph(&self, input_shape: &[usize]) -> ModelGraph {
-        let rows = self.summary();
-        let mut g = ModelGraph::new(input_shape, "character ids");
-        g.push_layer(&rows[0], "embedding");
-        let rnn = g.push_layer(&rows[1], "rnn");
-        let state = if self.rnn.describe().starts_with("LSTM") {
-            "h, c → step t+1"
-        } else {
-            "h → step t+1"
-        };
-        g.add_recurrence(rnn, state);
-        g.push_layer(&rows[2], "head");
-        g
+        let names = ["embedding", "rnn", "head"];
+        ModelGraph::recurrent(input_shape, "character ids", &self.summary(), &names)
     }
 
     fn as_language_model(&self) -> Option<&dyn LanguageModel> {

@@ -133,6 +133,32 @@ impl ModelGraph {
         });
     }
 
+    /// A recurrent model from its summary rows: an embedding, the recurrent
+    /// layers (their state fed back at every time step, drawn as a loop),
+    /// then the head; `names` are the rows' parameter-tree names.
+    pub fn recurrent(
+        input_shape: &[usize],
+        input_label: &str,
+        rows: &[LayerInfo],
+        names: &[&str],
+    ) -> ModelGraph {
+        let mut g = ModelGraph::new(input_shape, input_label);
+        for (i, row) in rows.iter().enumerate() {
+            let name = names.get(i).copied().unwrap_or("");
+            let node = g.push_layer(row, name);
+            let op = &g.nodes[node].op;
+            if matches!(op.as_str(), "LSTM" | "GRU" | "RNN") {
+                let state = if op == "LSTM" {
+                    "h, c → step t+1"
+                } else {
+                    "h → step t+1"
+                };
+                g.add_recurrence(node, state);
+            }
+        }
+        g
+    }
+
     /// Total trainable values.
     pub fn params(&self) -> usize {
         self.nodes.iter().map(|n| n.params).sum()
