@@ -266,3 +266,47 @@ fn port_in_use_and_missing_folder_are_clear_messages() {
     let o = nerve(&["dashboard", d.join("nope").to_str().unwrap(), "--port", "0"]);
     assert_fails(&o, &["nope", "is not a folder of runs", "nerve train"]);
 }
+
+#[test]
+fn dashboard_samples_a_language_model() {
+    let d = scratch("serve_lm");
+    let text = d.join("text.txt");
+    fs::write(&text, "the cat sat on the mat. ".repeat(40)).unwrap();
+    let cfg = d.join("lm.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[data]\ndataset = \"text\"\npath = \"{}\"\nseq_len = 16\n\n[model]\narch = \"char_rnn\"\nembedding_dim = 8\nhidden_size = 16\n\n[train]\nepochs = 1\nbatch_size = 8\n",
+            text.display()
+        ),
+    )
+    .unwrap();
+    let runs = d.join("runs");
+    let o = nerve(&[
+        "train",
+        cfg.to_str().unwrap(),
+        "--out",
+        runs.join("lm").to_str().unwrap(),
+        "--no-progress",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let server = start(ServeOptions {
+        runs_dir: runs,
+        home: Home::Dashboard,
+        ..ServeOptions::default()
+    });
+    let v = json(&get(server.addr, "/api/runs").1);
+    assert_eq!(v["runs"][0]["task"], "language", "{v}");
+    let (st, body) = get(server.addr, "/api/runs/samples?run=lm");
+    assert_eq!(st, 200, "{body}");
+    let s = json(&body)["text"].as_str().unwrap().to_string();
+    assert_eq!(s.chars().count(), 300);
+    assert!(s.chars().all(|c| "the casonm.\n".contains(c)), "{s}");
+    let (st, body) = get(server.addr, "/api/runs/confusion?run=lm");
+    assert!(
+        st == 422 && body.contains("confusion matrix is for classifiers"),
+        "{body}"
+    );
+    server.stop();
+}

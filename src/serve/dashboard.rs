@@ -294,7 +294,8 @@ fn confusion(dir: &Path) -> Result<Value, String> {
     }))
 }
 
-/// 300 characters sampled from a language model (seed 0, temperature 0.8).
+/// 300 characters sampled from a language model (seed 0, temperature 0.8),
+/// after a new line.
 fn samples(dir: &Path) -> Result<Value, String> {
     let run = load_run(dir).map_err(|e| e.to_string())?;
     let lm = run.model.as_language_model().ok_or_else(|| {
@@ -312,9 +313,13 @@ fn samples(dir: &Path) -> Result<Value, String> {
         ..Default::default()
     };
     let mut sampler = crate::models::Sampler::new(opts).map_err(|e| e.to_string())?;
-    let prompt = vocab.encode("\n").unwrap_or_default();
+    // A new line starts the sample when the text has one; else no prompt.
+    let (prompt_text, prompt) = match vocab.encode("\n") {
+        Ok(ids) => ("\n", ids),
+        Err(_) => ("", Vec::new()),
+    };
     let ids = crate::models::generate(lm, &prompt, 300, &mut sampler, |_| true);
-    Ok(json!({ "prompt": "\n", "text": vocab.decode(&ids), "temperature": 0.8, "seed": 0 }))
+    Ok(json!({ "prompt": prompt_text, "text": vocab.decode(&ids), "temperature": 0.8, "seed": 0 }))
 }
 
 #[cfg(test)]
