@@ -73,9 +73,15 @@ fn playground_and_dashboard_in_chromium() {
         .spawn()
         .expect("start nerve playground");
     let mut first = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap());
+    lines.read_line(&mut first).unwrap();
+    // Keep reading what the server prints, so its stdout stays open.
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        while lines.read_line(&mut rest).is_ok_and(|n| n > 0) {
+            rest.clear();
+        }
+    });
     let url = first
         .split_whitespace()
         .find(|w| w.starts_with("http://"))

@@ -160,23 +160,28 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
         Home::Playground => "playground",
         Home::Dashboard => "dashboard",
     };
-    println!("nerve {page}: http://{}/", server.addr);
+    // Written with errors ignored: a closed stdout (a pipe whose reader
+    // left) must not stop the server.
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "nerve {page}: http://{}/", server.addr);
     if opts.home == Home::Dashboard {
-        println!(
+        let _ = writeln!(
+            out,
             "  runs under {} (the playground is at http://{}/playground)",
             opts.runs_dir.display(),
             server.addr
         );
     } else {
-        println!(
+        let _ = writeln!(
+            out,
             "  the dashboard of {} is at http://{}/dashboard",
             opts.runs_dir.display(),
             server.addr
         );
     }
-    println!("  press Ctrl-C to stop");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    let _ = writeln!(out, "  press Ctrl-C to stop");
+    let _ = out.flush();
     server.wait();
     Ok(())
 }
