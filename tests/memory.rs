@@ -89,3 +89,15 @@ fn why_the_gradient_through_time_vanishes_in_a_plain_rnn_only() {
     assert!(lstm > 1e-3, "LSTM ratio {lstm}");
     assert!(gru > 1e-3, "GRU ratio {gru}");
 }
+
+#[test]
+fn every_memory_config_is_on_the_docs_page() {
+    let doc = fs::read_to_string(repo("docs/memory.md")).unwrap();
+    for name in ["mlp", "rnn", "lstm", "gru"] {
+        assert!(
+            doc.contains(&format!("memory-{name}.toml")),
+            "memory-{name}.toml"
+        );
+    }
+    assert!(repo("docs/memory/accuracy.png").exists() && repo("docs/memory/gradient.png").exists());
+}

@@ -4,7 +4,8 @@
 //!   counters (epochs and steps done) come back from the run directory, so
 //!   the continued run is the uninterrupted one.
 //! - Best weights: when the validation loss improves (by more than
-//!   `min_delta`), the weights are kept in memory and in best.safetensors.
+//!   `min_delta`), the weights are kept in memory; the next checkpoint
+//!   writes them to best.safetensors (with the run.json that names them).
 //! - Early stopping: after `patience` evaluations without improvement the
 //!   run stops, and with `restore_best` the best weights are put back.
 
@@ -67,6 +68,8 @@ pub struct BestWeights {
     /// Keep best.safetensors even without early stopping.
     keep: bool,
     weights: Option<Vec<Vec<f32>>>,
+    /// The best weights changed since best.safetensors was written.
+    unsaved: bool,
 }
 
 impl BestWeights {
@@ -76,6 +79,7 @@ impl BestWeights {
             early,
             keep,
             weights: None,
+            unsaved: false,
         }
     }
 
@@ -94,8 +98,8 @@ impl BestWeights {
     }
 
     /// Records an evaluation at `epoch` / `step` with validation loss `val`;
-    /// saves best.safetensors on an improvement. Returns whether early
-    /// stopping says to stop.
+    /// keeps the weights on an improvement. Returns (improved, whether
+    /// early stopping says to stop).
     pub fn observe(
         &mut self,
         meta: &mut RunMeta,
@@ -103,10 +107,9 @@ impl BestWeights {
         epoch: usize,
         step: usize,
         model: &dyn Model,
-        paths: &RunPaths,
-    ) -> Result<bool> {
+    ) -> (bool, bool) {
         if !self.active() {
-            return Ok(false);
+            return (false, false);
         }
         let min_delta = self.early.as_ref().map_or(0.0, |e| e.min_delta);
         let improved = meta.best_val_loss.is_none_or(|b| val < b - min_delta);
@@ -116,14 +119,35 @@ impl BestWeights {
             meta.best_step = Some(step);
             meta.epochs_without_improvement = 0;
             self.weights = Some(model.state_dict().iter().map(|(_, t)| t.to_vec()).collect());
-            paths.save_model(model, &paths.best())?;
-            return Ok(false);
+            self.unsaved = true;
+            return (true, false);
         }
         meta.epochs_without_improvement += 1;
-        Ok(self
+        let stop = self
             .early
             .as_ref()
-            .is_some_and(|e| meta.epochs_without_improvement >= e.patience))
+            .is_some_and(|e| meta.epochs_without_improvement >= e.patience);
+        (false, stop)
+    }
+
+    /// Writes best.safetensors if the best weights changed since it was
+    /// last written (part of a checkpoint).
+    pub fn save(&mut self, model: &dyn Model, paths: &RunPaths) -> Result<()> {
+        let Some(w) = &self.weights else {
+            return Ok(());
+        };
+        if !self.unsaved {
+            return Ok(());
+        }
+        let tensors: Vec<(String, crate::tensor::Tensor)> = model
+            .state_dict()
+            .into_iter()
+            .zip(w)
+            .map(|((n, t), v)| (n, crate::tensor::Tensor::from_vec(v.clone(), t.shape())))
+            .collect();
+        crate::io::save_safetensors(&paths.best(), &tensors, None)?;
+        self.unsaved = false;
+        Ok(())
     }
 
     /// The patience of early stopping (for the message when it stops).

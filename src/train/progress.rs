@@ -67,7 +67,8 @@ mod bars {
     }
 
     impl StepBar {
-        pub fn new(done: usize, total: usize, visible: bool) -> StepBar {
+        /// A bar over `total` steps (or epochs: `unit` names them).
+        pub fn new(unit: &str, done: usize, total: usize, visible: bool) -> StepBar {
             let bar = ProgressBar::with_draw_target(
                 Some(total as u64),
                 if visible {
@@ -77,9 +78,9 @@ mod bars {
                 },
             );
             bar.set_style(
-                ProgressStyle::with_template(
-                    "step {pos}/{len} [{bar:30.cyan/blue}] {msg} eta {eta}",
-                )
+                ProgressStyle::with_template(&format!(
+                    "{unit} {{pos}}/{{len}} [{{bar:30.cyan/blue}}] {{msg}} eta {{eta}}"
+                ))
                 .expect("valid template")
                 .progress_chars("=> "),
             );
@@ -122,7 +123,7 @@ mod silent {
     /// No bar: the library was built without indicatif.
     pub struct StepBar;
     impl StepBar {
-        pub fn new(_: usize, _: usize, _: bool) -> StepBar {
+        pub fn new(_: &str, _: usize, _: usize, _: bool) -> StepBar {
             StepBar
         }
         pub fn update(&self, _: usize, _: f32, _: f64, _: &str, _: f32) {}

@@ -225,6 +225,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
         let idx: Vec<usize> = (0..d.len().min(PROBE_SAMPLES)).collect();
         d.batch(&idx).0
     });
+    let resumed = (meta.epochs_done, meta.steps_done);
     let mut run = Run {
         cfg,
         opts,
@@ -241,6 +242,9 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
         by_steps,
         schedule_steps,
         stopped_early: false,
+        saved: opts.resume.then_some((resumed.0, resumed.1)),
+        last_save: Instant::now(),
+        line_every: 1,
     };
     run.fit()?;
     run.finish(started)
@@ -286,7 +290,20 @@ struct Run<'a> {
     by_steps: bool,
     schedule_steps: bool,
     stopped_early: bool,
+    /// (epochs, steps) of the checkpoint on disk.
+    saved: Option<(usize, usize)>,
+    last_save: Instant,
+    /// Print the metrics line every this many epochs (1 while epochs are slow).
+    line_every: usize,
 }
+
+/// The longest stretch of training between two checkpoints: a run that is
+/// killed loses at most this much (plus an evaluation's worth).
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// An epoch shorter than this (seconds) is fast: the run then prints a line
+/// every tenth of its epochs, not every epoch.
+const FAST_EPOCH: f64 = 0.5;
 
 /// What the training loop reports while it runs.
 enum Shown<'m> {
@@ -310,18 +327,27 @@ impl Run<'_> {
         self.opts.quiet
     }
 
-    /// Epochs of `train.epochs`, or steps up to `max_steps`.
+    /// Epochs of `train.epochs`, or steps up to `max_steps`; then the
+    /// final checkpoint.
     fn fit(&mut self) -> Result<()> {
         if self.by_steps {
-            self.fit_steps()
+            self.fit_steps()?;
         } else {
-            self.fit_epochs()
+            self.fit_epochs()?;
         }
+        if self.saved != Some((self.meta.epochs_done, self.meta.steps_done)) {
+            self.checkpoint()?;
+        }
+        Ok(())
     }
 
     fn fit_epochs(&mut self) -> Result<()> {
         let epochs = self.cfg.train.epochs;
-        for epoch in self.meta.epochs_done + 1..=epochs {
+        let first = self.meta.epochs_done + 1;
+        // Fast epochs (a toy set): one bar over the epochs and a line every
+        // tenth of the run instead of a bar and a line per epoch.
+        let mut fast: Option<StepBar> = None;
+        for epoch in first..=epochs {
             let start = Instant::now();
             if !self.schedule_steps {
                 self.trainer.set_schedule_position(epoch - 1);
@@ -334,7 +360,7 @@ impl Run<'_> {
                 epoch,
                 epochs,
                 self.data.train.batches_per_epoch(&self.eo),
-                self.opts.progress && !self.quiet(),
+                self.opts.progress && !self.quiet() && fast.is_none(),
             );
             let quiet = self.quiet();
             let stretch = self.train_batches(epoch, 0, usize::MAX, start, &mut |s| match s {
@@ -346,9 +372,29 @@ impl Run<'_> {
             bar.finish();
             let stretch = stretch?;
             self.meta.epochs_done = epoch;
-            if self.evaluate_and_checkpoint(epoch, stretch)? {
+            if epoch == first && epochs - first >= 20 && stretch.seconds < FAST_EPOCH {
+                self.line_every = epochs.div_ceil(10);
+                fast = Some(StepBar::new(
+                    "epoch",
+                    epoch,
+                    epochs,
+                    self.opts.progress && !self.quiet(),
+                ));
+            }
+            let (loss, rate) = (stretch.train.loss, stretch.samples as f64 / stretch.seconds);
+            let stop = match &fast {
+                Some(b) => b.suspend(|| self.evaluate_and_checkpoint(epoch, stretch))?,
+                None => self.evaluate_and_checkpoint(epoch, stretch)?,
+            };
+            if let Some(b) = &fast {
+                b.update(epoch, loss, rate, "samples", self.trainer.optimizer.lr());
+            }
+            if stop {
                 break;
             }
+        }
+        if let Some(b) = fast {
+            b.finish();
         }
         Ok(())
     }
@@ -362,6 +408,7 @@ impl Run<'_> {
             .max(1);
         let interval = self.cfg.train.eval_interval.unwrap_or(self.total_steps);
         let bar = StepBar::new(
+            "step",
             self.meta.steps_done,
             self.total_steps,
             self.opts.progress && !self.quiet(),
@@ -475,7 +522,12 @@ impl Run<'_> {
                 break;
             }
             if interrupted() {
-                return Err(interrupted_error(self.paths, &self.meta, self.by_steps));
+                return Err(interrupted_error(
+                    self.paths,
+                    &self.meta,
+                    self.saved,
+                    self.by_steps,
+                ));
             }
             if self.schedule_steps {
                 self.trainer.set_schedule_position(self.trainer.steps_done);
@@ -497,7 +549,7 @@ impl Run<'_> {
                         lr,
                         self.cfg,
                         self.paths,
-                        &self.meta,
+                        self.saved,
                     ));
                 }
             }
@@ -527,7 +579,7 @@ impl Run<'_> {
                 self.trainer.optimizer.lr(),
                 self.cfg,
                 self.paths,
-                &self.meta,
+                self.saved,
             ));
         }
         Ok(Stretch {
@@ -610,8 +662,12 @@ impl Run<'_> {
                 w = t.epochs.to_string().len()
             )
         };
+        let line = self.by_steps
+            || epoch.is_multiple_of(self.line_every)
+            || epoch == t.epochs
+            || stop_soon(&self.meta, &self.best);
         say(
-            self.quiet(),
+            self.quiet() || !line,
             format!(
                 "{head}  train loss {:.4} {}  val loss {} {}  lr {:.2e}  {:.1}s ({rate})",
                 row.train_loss,
@@ -633,17 +689,18 @@ impl Run<'_> {
         self.meta.steps_done = step;
         self.meta.train_seconds += secs;
         let stop = match row.val_loss {
-            Some(v) => self.best.observe(
-                &mut self.meta,
-                v,
-                epoch,
-                step,
-                self.trainer.model.as_ref(),
-                self.paths,
-            )?,
+            Some(v) => {
+                self.best
+                    .observe(&mut self.meta, v, epoch, step, self.trainer.model.as_ref())
+                    .1
+            }
             None => false,
         };
-        self.checkpoint()?;
+        // A checkpoint after the first evaluation, then on a time budget
+        // (and always at the end of the run, see `fit`).
+        if self.saved.is_none() || stop || self.last_save.elapsed() >= CHECKPOINT_EVERY {
+            self.checkpoint()?;
+        }
         if stop {
             let unit = if self.by_steps {
                 "evaluations"
@@ -672,13 +729,17 @@ impl Run<'_> {
         }
     }
 
-    /// Model, optimizer, metrics, facts, plot (each written atomically).
-    fn checkpoint(&self) -> Result<()> {
+    /// Model, optimizer, best weights, metrics, facts, plot (each written
+    /// atomically, run.json last: it names what the others hold).
+    fn checkpoint(&mut self) -> Result<()> {
         let p = self.paths;
         p.save_model(self.trainer.model.as_ref(), &p.model())?;
         p.save_optimizer(self.trainer.optimizer.as_ref())?;
+        self.best.save(self.trainer.model.as_ref(), p)?;
         p.save_metrics(&self.history)?;
         p.save_meta(&self.meta)?;
+        self.saved = Some((self.meta.epochs_done, self.meta.steps_done));
+        self.last_save = Instant::now();
         match self.opts.plot {
             Some(plot) => plot(
                 &self.history,
@@ -775,21 +836,24 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn last_good(paths: &RunPaths, meta: &RunMeta, by_steps: bool) -> String {
-    if by_steps && meta.steps_done > 0 {
-        format!(
-            "{} still holds step {}, the last good checkpoint",
-            paths.model().display(),
-            meta.steps_done
-        )
-    } else if meta.epochs_done > 0 {
-        format!(
-            "{} still holds epoch {}, the last good checkpoint",
-            paths.model().display(),
-            meta.epochs_done
-        )
-    } else {
-        "no checkpoint was written yet".to_string()
+/// Whether the next evaluation without improvement ends the run (so its
+/// line is printed even between the summary lines of a fast run).
+fn stop_soon(meta: &RunMeta, best: &BestWeights) -> bool {
+    best.patience() > 0 && meta.epochs_without_improvement + 1 >= best.patience()
+}
+
+/// What the run directory holds: `saved` is (epochs, steps) of its checkpoint.
+fn last_good(paths: &RunPaths, saved: Option<(usize, usize)>, by_steps: bool) -> String {
+    match saved {
+        Some((_, s)) if by_steps && s > 0 => format!(
+            "{} still holds step {s}, the last good checkpoint",
+            paths.model().display()
+        ),
+        Some((e, _)) if e > 0 => format!(
+            "{} still holds epoch {e}, the last good checkpoint",
+            paths.model().display()
+        ),
+        _ => "no checkpoint was written yet".to_string(),
     }
 }
 
@@ -800,14 +864,14 @@ fn non_finite_error(
     lr: f32,
     cfg: &Config,
     paths: &RunPaths,
-    meta: &RunMeta,
+    saved: Option<(usize, usize)>,
 ) -> Error {
     let usual = cfg.train.optimizer.usual_lr();
     Error::new(format!(
         "the loss became {} at epoch {epoch}, batch {batch} (learning rate {lr}); training stopped and {}. \
          The learning rate is probably too high: try train.lr = {} (or --lr {}); the usual range for {} is {usual}",
         if loss.is_nan() { "NaN".to_string() } else { format!("{loss}") },
-        last_good(paths, meta, cfg.train.counts_steps()),
+        last_good(paths, saved, cfg.train.counts_steps()),
         suggest_lr(lr, cfg),
         suggest_lr(lr, cfg),
         cfg.train.optimizer.name(),
@@ -825,7 +889,12 @@ fn suggest_lr(lr: f32, cfg: &Config) -> f32 {
     (lr / 10.0).min(ceiling)
 }
 
-fn interrupted_error(paths: &RunPaths, meta: &RunMeta, by_steps: bool) -> Error {
+fn interrupted_error(
+    paths: &RunPaths,
+    meta: &RunMeta,
+    saved: Option<(usize, usize)>,
+    by_steps: bool,
+) -> Error {
     Error::new(format!(
         "interrupted during {}; {}. Continue with `nerve train <config> --out {} --resume`",
         if by_steps {
@@ -833,7 +902,7 @@ fn interrupted_error(paths: &RunPaths, meta: &RunMeta, by_steps: bool) -> Error 
         } else {
             format!("epoch {}", meta.epochs_done + 1)
         },
-        last_good(paths, meta, by_steps),
+        last_good(paths, saved, by_steps),
         paths.dir.display()
     ))
 }
