@@ -56,9 +56,7 @@ fn every_experiment_config_is_tested() {
         .filter(|n| !n.starts_with("memory-"))
         .collect();
     found.sort();
-    // The memory lesson's configs are tested by tests/memory.rs (docs/memory.md).
-    const ELSEWHERE: &[&str] = &["memory-gru", "memory-lstm", "memory-mlp", "memory-rnn"];
-    let mut want: Vec<String> = ALL.iter().chain(ELSEWHERE).map(|s| s.to_string()).collect();
+    let mut want: Vec<String> = ALL.iter().map(|s| s.to_string()).collect();
     want.sort();
     assert_eq!(found, want);
     // And every one is on the docs page.
