@@ -6,7 +6,7 @@
 pub mod batchnorm;
 pub mod conv;
 mod elementwise;
-mod matmul;
+pub mod gemm;
 pub mod memory;
 pub mod pool;
 pub mod quant;
@@ -19,6 +19,6 @@ pub mod transformer;
 pub use elementwise::{
     map_collect, map_inplace, map_inplace_zip, map_into, zip3_map_into, zip_map_into, PAR_THRESHOLD,
 };
-pub use matmul::{matmul, MatLayout};
+pub use gemm::{matmul, MatLayout};
 pub use rnn::{gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward};
 pub use softmax::{log_softmax_rows, softmax_rows};

@@ -1,29 +1,15 @@
-//! Matrix products through the `gemm` crate.
+//! The `gemm` crate path (`NERVE_GEMM=crate`): matrix products through the
+//! `gemm` crate 0.19, as nerve ran them before its own kernels, kept so that
+//! the two can be compared on any machine.
 //!
 //! Operands are row-major slices; a transposed operand is described by its
-//! strides, so `A·Bᵀ` never copies `B`.
+//! strides, so `A·Bᵀ` never copies `B`. The crate is called on blocks of
+//! output rows or columns that rayon's threads take as they become free.
 
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
-/// How a logical `[rows, cols]` operand is laid out in its slice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MatLayout {
-    /// Stored as `[rows, cols]`, row-major.
-    Normal,
-    /// Stored as `[cols, rows]`, row-major: the operand is the transpose of the slice.
-    Transposed,
-}
-
-impl MatLayout {
-    /// (row stride, column stride) of a logical `rows x cols` matrix.
-    fn strides(self, rows: usize, cols: usize) -> (isize, isize) {
-        match self {
-            MatLayout::Normal => (cols as isize, 1),
-            MatLayout::Transposed => (1, rows as isize),
-        }
-    }
-}
+use super::MatLayout;
 
 /// Work (m·n·k) above which the product runs on all rayon threads.
 const PAR_WORK: usize = 48 * 48 * 48;
@@ -50,9 +36,10 @@ const SPLIT_M_MIN_M: usize = 256;
 const SPLIT_M_MIN_ROWS: usize = 128;
 
 /// `c = a·b` (or `c += a·b` when `accumulate`), where `a` is logically `[m, k]`,
-/// `b` is `[k, n]` and `c` is `[m, n]` row-major.
+/// `b` is `[k, n]` and `c` is `[m, n]` row-major; the caller has checked the
+/// lengths.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul(
+pub(crate) fn matmul(
     m: usize,
     k: usize,
     n: usize,
@@ -63,24 +50,6 @@ pub fn matmul(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    assert!(
-        a.len() >= m * k,
-        "matmul kernel: lhs has {} values, needs {}",
-        a.len(),
-        m * k
-    );
-    assert!(
-        b.len() >= k * n,
-        "matmul kernel: rhs has {} values, needs {}",
-        b.len(),
-        k * n
-    );
-    assert!(
-        c.len() >= m * n,
-        "matmul kernel: out has {} values, needs {}",
-        c.len(),
-        m * n
-    );
     if m == 0 || n == 0 {
         return;
     }
@@ -103,8 +72,8 @@ pub fn matmul(
     let threads = rayon::current_num_threads();
     let work = m * n * k;
     if work < PAR_WORK || threads == 1 {
-        // SAFETY: the asserts above: every index of the m x n block lies in
-        // the slices, and `c` does not alias `a` or `b` (it is borrowed mutably).
+        // SAFETY: the caller checked the lengths: every index of the m x n
+        // block lies in the slices, and `c` does not alias `a` or `b` (it is borrowed mutably).
         unsafe { p.block(0, m, 0, n, Parallelism::None) };
         return;
     }
@@ -200,74 +169,5 @@ impl Product {
             false,
             par,
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn naive(m: usize, k: usize, n: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
-        let mut c = vec![0.0; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                c[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
-            }
-        }
-        c
-    }
-
-    fn transpose(rows: usize, cols: usize, x: &[f32]) -> Vec<f32> {
-        let mut t = vec![0.0; rows * cols];
-        for i in 0..rows {
-            for j in 0..cols {
-                t[j * rows + i] = x[i * cols + j];
-            }
-        }
-        t
-    }
-
-    #[test]
-    fn all_layouts_match_naive_product() {
-        // (256, 100, 131), (37, 64, 500) and (300, 50, 200) take the column
-        // split on 2+ threads, (3000, 400, 10) and (2000, 300, 128) the row
-        // split.
-        for &(m, k, n) in &[
-            (3000, 400, 10),
-            (2000, 300, 128),
-            (3, 4, 5),
-            (64, 784, 128),
-            (1, 7, 1),
-            (70, 33, 90),
-            (256, 100, 131),
-            (37, 64, 500),
-            (300, 50, 200),
-        ] {
-            let a: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
-                .collect();
-            let b: Vec<f32> = (0..k * n)
-                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0)
-                .collect();
-            let want = naive(m, k, n, &a, &b);
-            let at = transpose(m, k, &a);
-            let bt = transpose(k, n, &b);
-            for (aa, al) in [(&a, MatLayout::Normal), (&at, MatLayout::Transposed)] {
-                for (bb, bl) in [(&b, MatLayout::Normal), (&bt, MatLayout::Transposed)] {
-                    let mut c = vec![0.0; m * n];
-                    matmul(m, k, n, aa, al, bb, bl, &mut c, false);
-                    for (x, y) in c.iter().zip(&want) {
-                        assert!((x - y).abs() <= 1e-3 * (1.0 + y.abs()), "{x} vs {y}");
-                    }
-                }
-            }
-            for (bb, bl) in [(&b, MatLayout::Normal), (&bt, MatLayout::Transposed)] {
-                let mut c = want.clone();
-                matmul(m, k, n, &a, MatLayout::Normal, bb, bl, &mut c, true);
-                for (x, y) in c.iter().zip(&want) {
-                    assert!((x - 2.0 * y).abs() <= 2e-3 * (1.0 + y.abs()));
-                }
-            }
-        }
     }
 }
