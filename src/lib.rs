@@ -25,6 +25,8 @@ pub mod models;
 pub mod nn;
 pub mod optim;
 pub mod schema;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod tensor;
 pub mod train;
 #[cfg(feature = "viz")]

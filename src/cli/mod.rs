@@ -3,10 +3,12 @@
 pub mod bench;
 mod boundary;
 mod compare;
+mod draw;
 mod eval;
 mod explain;
 pub mod generate;
 mod predict;
+mod serve;
 mod show_data;
 mod summary;
 mod train;
@@ -36,6 +38,8 @@ pub enum Command {
     Summary(summary::SummaryArgs),
     /// Print a small network's forward pass number by number.
     Explain(explain::ExplainArgs),
+    /// Draw a network: neurons and weights (with --input, each neuron's values) or a block diagram.
+    Draw(draw::DrawArgs),
     /// Draw a model's decision regions over 2-D input (or a 1-D regression's fitted curve).
     Boundary(boundary::BoundaryArgs),
     /// Plot several runs' training and validation curves on one chart.
@@ -46,6 +50,10 @@ pub enum Command {
     Visualize(visualize::VisualizeArgs),
     /// Generate text with a trained language model, streamed as it is made.
     Generate(generate::GenerateArgs),
+    /// A local web page where a small network learns 2-D data live (decision boundary, neurons, loss curves).
+    Playground(serve::PlaygroundArgs),
+    /// A local web page with every run under a folder: curves (live), configs, metrics, confusion matrices, samples.
+    Dashboard(serve::DashboardArgs),
     /// Measure throughput (GEMM GFLOP/s, MLP training and inference samples/s).
     Bench(bench::BenchArgs),
 }
@@ -65,5 +73,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Visualize(a) => visualize::run(a),
         Command::Boundary(a) => boundary::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Draw(a) => draw::run(a),
+        Command::Playground(a) => serve::playground(a),
+        Command::Dashboard(a) => serve::dashboard(a),
     }
 }

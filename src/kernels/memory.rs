@@ -42,6 +42,31 @@ pub fn tune_allocator() {
     }
 }
 
+/// Hands the heap's free pages back to the kernel (glibc's `malloc_trim`):
+/// a long-running server calls it after dropping large state, since
+/// [`tune_allocator`] keeps freed blocks for reuse. Does nothing on other C
+/// libraries.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only returns unused heap pages to the kernel;
+        // glibc takes its own locks, so any thread may call it at any time.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+/// The resident memory of this process in KiB (Linux; None elsewhere).
+pub fn resident_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Blocks of at least this many bytes get cache-line alignment: tensors'
 /// values and kernel scratch buffers, not shapes and strings.
 pub const ALIGNED_MIN_BYTES: usize = 1024;

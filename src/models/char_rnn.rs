@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::builder::LayerInfo;
 use super::generate::{Decoder, LanguageModel};
-use super::{DataSpec, Model};
+use super::{DataSpec, Model, ModelGraph};
 use crate::autograd::no_grad;
 use crate::data::Inputs;
 use crate::error::{Error, Result};
@@ -232,6 +232,13 @@ impl Model for CharRnn {
                 params: m.num_parameters(),
             })
             .collect()
+    }
+
+    /// ids → Embedding → the recurrent layers (their state fed back at
+    /// every time step) → Linear head: next-character scores.
+    fn graph(&self, input_shape: &[usize]) -> ModelGraph {
+        let names = ["embedding", "rnn", "head"];
+        ModelGraph::recurrent(input_shape, "character ids", &self.summary(), &names)
     }
 
     fn as_language_model(&self) -> Option<&dyn LanguageModel> {

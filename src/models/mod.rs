@@ -15,6 +15,7 @@ mod builder;
 pub mod char_rnn;
 mod conv_layers;
 pub mod generate;
+pub mod graph;
 pub mod layer_spec;
 pub mod llama;
 pub mod rnn_classifier;
@@ -27,6 +28,7 @@ pub use crate::schema::SizeSpec;
 pub use builder::{build_sequential, LayerInfo};
 pub use char_rnn::{CharRnn, CharRnnConfig};
 pub use generate::{generate, Decoder, LanguageModel, Sampler, SamplingOptions};
+pub use graph::{EdgeKind, GraphEdge, GraphNode, ModelGraph};
 pub use layer_spec::{LayerSpec, LAYER_TYPES};
 pub use rnn_classifier::{RnnClassifier, RnnClassifierConfig};
 pub use sequential::{SequentialConfig, SequentialModel};
@@ -65,6 +67,13 @@ pub trait Model: Module {
 
     /// One row per layer or block: description, output shape, parameters.
     fn summary(&self) -> Vec<LayerInfo>;
+
+    /// The structure as a graph of blocks for a block diagram, for samples
+    /// of `input_shape`: by default the summary's rows in a chain; an
+    /// architecture with residual connections or recurrences says so here.
+    fn graph(&self, input_shape: &[usize]) -> ModelGraph {
+        ModelGraph::chain(input_shape, &self.summary())
+    }
 
     /// The network as a plain stack of layers, for the commands that only
     /// make sense for one (`explain`, `visualize`, `boundary`).

@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::builder::LayerInfo;
-use super::{DataSpec, Model};
+use super::{DataSpec, Model, ModelGraph};
 use crate::data::Inputs;
 use crate::error::{Error, Result};
 use crate::nn::{Embedding, Linear, Module, Recurrent, RnnOptions};
@@ -190,6 +190,13 @@ impl Model for RnnClassifier {
                 params: m.num_parameters(),
             })
             .collect()
+    }
+
+    /// ids → Embedding → the recurrent layers (a loop: the state fed back
+    /// at every step) → the head on the last step's output.
+    fn graph(&self, input_shape: &[usize]) -> ModelGraph {
+        let names = ["embedding", "rnn", "head"];
+        ModelGraph::recurrent(input_shape, "symbol ids", &self.summary(), &names)
     }
 
     /// ‖∂L/∂h_t‖ of the last backward pass at 8 steps spread from the first

@@ -6,6 +6,7 @@ mod checkpoint;
 pub mod config;
 pub mod diagnostics;
 mod evaluate;
+pub mod explain;
 mod interrupt;
 mod progress;
 mod run;

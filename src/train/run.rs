@@ -240,8 +240,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
     let mut trainer = Trainer::new(model, optimizer, schedule, base_lr, task)
         .clip_grad_norm(t.clip_grad_norm)
         .grad_accum_steps(accum)
-        .penalties(t.l1, t.l2)
-        .replicas(opts.replicas.clone());
+        .penalties(t.l1, t.l2);
 
     let mut meta = new_meta(cfg, &data);
     let mut history: Vec<EpochRow> = Vec::new();
@@ -752,7 +751,11 @@ impl Run<'_> {
                 );
             }
             let lr = self.trainer.optimizer.lr();
-            match self.trainer.step(&group, &mut watch) {
+            let outcome = match self.opts.replicas.as_ref() {
+                Some(r) => self.trainer.step_with_replicas(r, &group, &mut watch),
+                None => self.trainer.step(&group, &mut watch),
+            };
+            match outcome {
                 Ok(out) => {
                     watch.samples += out.samples;
                     watch.tokens += group

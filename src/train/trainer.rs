@@ -76,8 +76,6 @@ pub struct Trainer {
     pub l2: f32,
     /// Optimizer steps done.
     pub steps_done: usize,
-    /// The other replicas of a data-parallel run (None: this process alone).
-    pub replicas: Option<Replicas>,
     params: Vec<Tensor>,
     weights: Vec<Tensor>,
 }
@@ -110,7 +108,6 @@ impl Trainer {
             l1: 0.0,
             l2: 0.0,
             steps_done: 0,
-            replicas: None,
             params,
             weights,
         }
@@ -135,12 +132,6 @@ impl Trainer {
         self
     }
 
-    /// Builder: train data-parallel with these replicas.
-    pub fn replicas(mut self, r: Option<Replicas>) -> Trainer {
-        self.replicas = r;
-        self
-    }
-
     /// The parameters being trained.
     pub fn params(&self) -> &[Tensor] {
         &self.params
@@ -161,9 +152,6 @@ impl Trainer {
         batches: &[Batch],
         observer: &mut dyn StepObserver,
     ) -> Result<StepOutcome, NonFiniteLoss> {
-        if let Some(r) = self.replicas.clone() {
-            return self.step_replicated(&r, batches, observer);
-        }
         self.optimizer.zero_grad();
         let n = batches.len().max(1);
         let mut loss_sum = 0.0f64;
@@ -209,7 +197,10 @@ impl Trainer {
     /// [`Trainer::step`] on this replica's share of each batch; the
     /// gradients, the loss and any non-finite loss are summed across the
     /// replicas, so that all of them update (or stop) alike.
-    fn step_replicated(
+    ///
+    /// The replicas are an argument, not a field, so a `Trainer` stays
+    /// `Send` (the MPI communicator is not).
+    pub fn step_with_replicas(
         &mut self,
         r: &Replicas,
         batches: &[Batch],

@@ -1,10 +1,14 @@
 //! Pictures: training curves, decision boundaries, several runs compared,
-//! image grids, convolution filters and feature maps (cargo feature `viz`).
+//! image grids, convolution filters and feature maps, network diagrams
+//! (neurons and weights, or blocks) (cargo feature `viz`).
 
+pub mod blocks;
 pub mod boundary;
 pub mod chart;
 pub mod compare;
+pub mod network;
 pub mod pictures;
 mod plot;
+pub mod scene;
 
 pub use plot::{ensure_font, plot_history, save_rgb_png};

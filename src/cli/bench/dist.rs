@@ -102,8 +102,7 @@ pub fn run(name: &str, threads: Option<usize>, quick: bool) -> Result<()> {
         LrScheduler::constant(),
         lr,
         Task::Classification,
-    )
-    .replicas(replicas.clone());
+    );
     trainer.set_schedule_position(0);
     trainer.model.train(true);
     let per: usize = w.sample.iter().product();
@@ -129,9 +128,13 @@ pub fn run(name: &str, threads: Option<usize>, quick: bool) -> Result<()> {
     let mut step = |t: &mut Trainer| -> Result<f32> {
         let b = &batches[at % nb];
         at += 1;
-        t.step(std::slice::from_ref(b), &mut NoObserver)
-            .map(|o| o.loss)
-            .map_err(|e| Error::new(format!("the loss became {}", e.loss)))
+        let one = std::slice::from_ref(b);
+        match &replicas {
+            Some(r) => t.step_with_replicas(r, one, &mut NoObserver),
+            None => t.step(one, &mut NoObserver),
+        }
+        .map(|o| o.loss)
+        .map_err(|e| Error::new(format!("the loss became {}", e.loss)))
     };
     for _ in 0..WARMUP {
         step(&mut trainer)?;
