@@ -25,6 +25,10 @@ pub struct TrainArgs {
     /// Override train.seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Override data.path: train the config on other data of the same kind
+    /// (e.g. another text file); relative to the current directory.
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
     /// The run directory (default: runs/<config name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -54,6 +58,11 @@ pub fn config_with_overrides(args: &TrainArgs) -> Result<Config> {
     }
     if let Some(v) = args.seed {
         t.seed = v;
+    }
+    if let Some(p) = &args.data {
+        let abs = std::path::absolute(p)
+            .map_err(|e| crate::error::Error::new(format!("--data {}: {e}", p.display())))?;
+        cfg.data.path = Some(abs.display().to_string());
     }
     cfg.validate()
         .map_err(|e| e.context("command-line override"))?;

@@ -15,6 +15,7 @@ mod builder;
 pub mod char_rnn;
 mod conv_layers;
 pub mod generate;
+pub mod gpt;
 pub mod layer_spec;
 pub mod llama;
 pub mod sequential;
@@ -25,7 +26,8 @@ use serde::Serialize;
 pub use crate::schema::SizeSpec;
 pub use builder::{build_sequential, LayerInfo};
 pub use char_rnn::{CharRnn, CharRnnConfig};
-pub use generate::{generate, Decoder, LanguageModel, Sampler, SamplingOptions};
+pub use generate::{generate, generate_with, Decoder, LanguageModel, Sampler, SamplingOptions};
+pub use gpt::{Gpt, GptConfig, GptDecoder};
 pub use layer_spec::{LayerSpec, LAYER_TYPES};
 pub use sequential::{SequentialConfig, SequentialModel};
 pub use task::Task;
@@ -105,10 +107,11 @@ pub trait Model: Module {
 pub enum ModelConfig {
     Sequential(SequentialConfig),
     CharRnn(CharRnnConfig),
+    Gpt(GptConfig),
 }
 
 /// The `arch` names.
-pub const ARCHITECTURES: &[&str] = &["sequential", "char_rnn"];
+pub const ARCHITECTURES: &[&str] = &["sequential", "char_rnn", "gpt"];
 
 impl ModelConfig {
     /// Reads `[model]`: `arch` picks the architecture, whose struct reads the rest.
@@ -124,6 +127,7 @@ impl ModelConfig {
         Ok(match arch.as_str() {
             "sequential" => ModelConfig::Sequential(SequentialConfig::from_table(t, src)?),
             "char_rnn" => ModelConfig::CharRnn(CharRnnConfig::from_table(t, src)?),
+            "gpt" => ModelConfig::Gpt(GptConfig::from_table(t, src)?),
             other => {
                 return Err(unknown_name(
                     "model.arch",
@@ -138,7 +142,10 @@ impl ModelConfig {
     /// The context the architecture reads at once (a GPT's block_size), if
     /// it has one: a text's default window length.
     pub fn context_len(&self) -> Option<usize> {
-        None
+        match self {
+            ModelConfig::Gpt(c) => Some(c.block_size),
+            _ => None,
+        }
     }
 
     /// The `arch` name.
@@ -146,6 +153,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Sequential(_) => "sequential",
             ModelConfig::CharRnn(_) => "char_rnn",
+            ModelConfig::Gpt(_) => "gpt",
         }
     }
 
@@ -162,6 +170,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Sequential(c) => c.validate(),
             ModelConfig::CharRnn(c) => c.validate(),
+            ModelConfig::Gpt(c) => c.validate(),
         }
     }
 
@@ -170,6 +179,7 @@ impl ModelConfig {
         Ok(match self {
             ModelConfig::Sequential(c) => Box::new(c.build(data)?),
             ModelConfig::CharRnn(c) => Box::new(c.build(data, data.carry_state)?),
+            ModelConfig::Gpt(c) => Box::new(c.build(data)?),
         })
     }
 }

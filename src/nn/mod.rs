@@ -18,6 +18,7 @@ mod perceptron;
 pub mod pool;
 pub mod rnn;
 mod sequential;
+pub mod transformer;
 
 pub use activation::{Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Step, Tanh, GELU};
 pub use attention::{CausalSelfAttention, KvCache, MultiheadAttention};
