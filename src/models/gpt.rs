@@ -336,6 +336,7 @@ impl Gpt {
                 .collect(),
             window: Vec::with_capacity(c.block_size),
             slide: slide.clamp(1, c.block_size),
+            computed: 0,
         }
     }
 
@@ -492,6 +493,8 @@ pub struct GptDecoder<'a> {
     caches: Vec<KvCache>,
     window: Vec<u32>,
     slide: usize,
+    /// Positions run through the blocks so far (the work done).
+    computed: usize,
 }
 
 impl GptDecoder<'_> {
@@ -500,10 +503,18 @@ impl GptDecoder<'_> {
         &self.window
     }
 
+    /// How many positions have been run through the blocks since the
+    /// decoder was made: one per new token while the window fills, and the
+    /// kept window at each slide.
+    pub fn positions_computed(&self) -> usize {
+        self.computed
+    }
+
     /// Runs `new` tokens through the blocks after the cached ones; the
     /// logits of the last.
     fn run(&mut self, new: &[u32]) -> Vec<f32> {
         let m = self.model;
+        self.computed += new.len();
         no_grad(|| {
             let start = self.caches[0].len();
             let mut x = m.embed(new, 1, start);
