@@ -339,6 +339,79 @@ simd_dispatch!(
     )
 );
 
+/// Keys handled together by [`scores`]: one vector register of AVX-512.
+const KB: usize = 16;
+
+/// `out[j] = Σ_c q[c]·scale·t[c·stride + j]` for `j < n` (n rounded up to
+/// [`KB`]; `t` is padded): each block of 16 scores stays in a register while
+/// the d terms are added, one load and one fused multiply-add per term.
+#[inline(always)]
+fn scores(q: &[f32], scale: f32, t: &[f32], stride: usize, n: usize, out: &mut [f32]) {
+    for j0 in (0..n).step_by(KB) {
+        let mut acc = [0.0f32; KB];
+        for (c, &qc) in q.iter().enumerate() {
+            let qc = qc * scale;
+            let row = &t[c * stride + j0..c * stride + j0 + KB];
+            for l in 0..KB {
+                acc[l] = qc.mul_add(row[l], acc[l]);
+            }
+        }
+        out[j0..j0 + KB].copy_from_slice(&acc);
+    }
+}
+
+/// `out = Σ_j w[j]·row(j)` over rows of `out.len()` values, 16 columns at
+/// a time kept in a register across the sum.
+#[inline(always)]
+fn weighted_sum<'r>(out: &mut [f32], w: &[f32], row: impl Fn(usize) -> &'r [f32]) {
+    let d = out.len();
+    let mut c0 = 0;
+    while c0 + KB <= d {
+        let mut acc = [0.0f32; KB];
+        for (j, &wj) in w.iter().enumerate() {
+            if wj != 0.0 {
+                let r = &row(j)[c0..c0 + KB];
+                for l in 0..KB {
+                    acc[l] = wj.mul_add(r[l], acc[l]);
+                }
+            }
+        }
+        out[c0..c0 + KB].copy_from_slice(&acc);
+        c0 += KB;
+    }
+    if c0 < d {
+        let o = &mut out[c0..];
+        o.fill(0.0);
+        for (j, &wj) in w.iter().enumerate() {
+            if wj != 0.0 {
+                simd::axpy(o, wj, &row(j)[c0..d]);
+            }
+        }
+    }
+}
+
+/// `x` of (b, ·, h) transposed into `[d, S16]` (zero padded to a multiple
+/// of [`KB`] keys), so scores run along contiguous keys.
+#[inline(always)]
+fn transposed(
+    x: &[f32],
+    l: HeadLayout,
+    b: usize,
+    h: usize,
+    s: usize,
+    d: usize,
+) -> (Vec<f32>, usize) {
+    let s16 = s.next_multiple_of(KB);
+    let mut t = vec![0.0f32; d * s16];
+    for j in 0..s {
+        let xj = &x[l.at(b, j, h)..][..d];
+        for c in 0..d {
+            t[c * s16 + j] = xj[c];
+        }
+    }
+    (t, s16)
+}
+
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn forward_head_impl(
@@ -360,27 +433,19 @@ unsafe fn forward_head_impl(
         ..
     } = io.dims;
     let (b, h, mask) = (io.b, io.h, io.mask);
-    // The keys transposed, [d, S]: a query's scores are then d sweeps along
-    // contiguous keys instead of S short dot products.
-    let mut kt = vec![0.0f32; d * s];
-    for j in 0..s {
-        let kj = &k[lk.at(b, j, h)..][..d];
-        for c in 0..d {
-            kt[c * s + j] = kj[c];
-        }
-    }
+    let (kt, s16) = transposed(k, lk, b, h, s, d);
+    let mut sc = vec![0.0f32; s16];
     let mut y = vec![0.0f32; d];
+    let mut dropped = vec![0.0f32; s];
     let mut dropout = io.dropout.as_ref().map(|(dr, g)| (*dr, Draws(g.0)));
     for i in 0..q_len {
         let end = mask.end(i, s);
         let row = &mut probs[i * s..(i + 1) * s];
-        row.fill(0.0);
-        y.fill(0.0);
+        row[end..].fill(0.0);
         let qi = &q[lq.at(b, i, h)..][..d];
+        scores(qi, io.scale, &kt, s16, end, &mut sc);
         let r = &mut row[..end];
-        for c in 0..d {
-            simd::axpy(r, qi[c] * io.scale, &kt[c * s..c * s + end]);
-        }
+        r.copy_from_slice(&sc[..end]);
         if let Some(bias) = mask.bias {
             for (x, &a) in r.iter_mut().zip(&bias[i * s..i * s + end]) {
                 *x += a;
@@ -396,6 +461,7 @@ unsafe fn forward_head_impl(
         let m = simd::max(r);
         if m == f32::NEG_INFINITY {
             r.fill(0.0);
+            y.fill(0.0);
         } else {
             for x in r.iter_mut() {
                 *x = simd::exp(*x - m);
@@ -404,22 +470,15 @@ unsafe fn forward_head_impl(
             for x in r.iter_mut() {
                 *x *= inv;
             }
+            let vrow = |j: usize| &v[lv.at(b, j, h)..][..d];
             match dropout.as_mut() {
-                None => {
-                    for (j, &p) in r.iter().enumerate() {
-                        if p != 0.0 {
-                            simd::axpy(&mut y, p, &v[lv.at(b, j, h)..][..d]);
-                        }
-                    }
-                }
+                None => weighted_sum(&mut y, r, vrow),
                 Some((dr, g)) => {
                     let keep = 1.0 / (1.0 - dr.p);
-                    for (j, &p) in r.iter().enumerate() {
-                        let p = p * g.keep_scale(dr.p, keep);
-                        if p != 0.0 {
-                            simd::axpy(&mut y, p, &v[lv.at(b, j, h)..][..d]);
-                        }
+                    for (pd, &p) in dropped.iter_mut().zip(r.iter()) {
+                        *pd = p * g.keep_scale(dr.p, keep);
                     }
+                    weighted_sum(&mut y, &dropped[..end], vrow);
                 }
             }
         }
@@ -617,69 +676,70 @@ unsafe fn backward_head_impl(
         ..
     } = io.dims;
     let (b, h, mask) = (io.b, io.h, io.mask);
-    let mut vt = vec![0.0f32; d * s];
-    for j in 0..s {
-        let vj = &v[lv.at(b, j, h)..][..d];
-        for c in 0..d {
-            vt[c * s + j] = vj[c];
-        }
-    }
-    let mut dk = vec![0.0f32; s * d];
-    let mut dv = vec![0.0f32; s * d];
+    let (vt, s16) = transposed(v, lv, b, h, s, d);
+    // Per query row: ds (the scores' gradient) and p' (the weights after
+    // dropout), [L, S16]; then dk and dv are sums down their columns.
+    let mut ds = vec![0.0f32; q_len * s16];
+    let mut pd = if io.dropout.is_some() {
+        vec![0.0f32; q_len * s16]
+    } else {
+        Vec::new()
+    };
     let mut dq = vec![0.0f32; d];
-    let mut dp = vec![0.0f32; s];
-    let mut drop_scale = vec![1.0f32; s];
+    let mut dp = vec![0.0f32; s16];
     let mut dropout = io.dropout.as_ref().map(|(dr, g)| (*dr, Draws(g.0)));
     for i in 0..q_len {
         let end = mask.end(i, s);
         let p = &probs[i * s..i * s + end];
-        dq.fill(0.0);
         // A query that saw no key: zero weights, zero gradients (and, as in
         // the forward pass, no dropout draws).
         if p.iter().all(|&x| x == 0.0) {
+            dq.fill(0.0);
             outs[0].0.write(outs[0].1.at(b, i, h), &dq);
             continue;
         }
         let dyi = &dy[lo.at(b, i, h)..][..d];
-        let qi = &q[lq.at(b, i, h)..][..d];
+        scores(dyi, 1.0, &vt, s16, end, &mut dp);
         let dp = &mut dp[..end];
-        dp.fill(0.0);
-        for c in 0..d {
-            simd::axpy(dp, dyi[c], &vt[c * s..c * s + end]);
-        }
-        let ms = &mut drop_scale[..end];
         if let Some((dr, g)) = dropout.as_mut() {
             let keep = 1.0 / (1.0 - dr.p);
-            for m in ms.iter_mut() {
-                *m = g.keep_scale(dr.p, keep);
-            }
-            for (x, &m) in dp.iter_mut().zip(ms.iter()) {
+            let pdi = &mut pd[i * s16..i * s16 + end];
+            for ((x, pdj), &pj) in dp.iter_mut().zip(pdi.iter_mut()).zip(p) {
+                let m = g.keep_scale(dr.p, keep);
                 *x *= m;
-            }
-        }
-        for j in 0..end {
-            let pd = p[j] * ms[j];
-            if pd != 0.0 {
-                simd::axpy(&mut dv[j * d..(j + 1) * d], pd, dyi);
+                *pdj = pj * m;
             }
         }
         let dsum = simd::dot(p, dp);
-        for j in 0..end {
-            let ds = p[j] * (dp[j] - dsum) * io.scale;
-            if ds != 0.0 {
-                simd::axpy(&mut dq, ds, &k[lk.at(b, j, h)..][..d]);
-                simd::axpy(&mut dk[j * d..(j + 1) * d], ds, qi);
-            }
+        let dsi = &mut ds[i * s16..i * s16 + end];
+        for ((x, &pj), &dpj) in dsi.iter_mut().zip(p).zip(dp.iter()) {
+            *x = pj * (dpj - dsum) * io.scale;
         }
+        weighted_sum(&mut dq, dsi, |j| &k[lk.at(b, j, h)..][..d]);
         outs[0].0.write(outs[0].1.at(b, i, h), &dq);
     }
+    // Key j is seen by queries i with j < end(i): from j − offset on for a
+    // causal mask, all of them otherwise.
+    let mut col = vec![0.0f32; q_len];
+    let mut acc = vec![0.0f32; d];
     for j in 0..s {
-        outs[1]
-            .0
-            .write(outs[1].1.at(b, j, h), &dk[j * d..(j + 1) * d]);
-        outs[2]
-            .0
-            .write(outs[2].1.at(b, j, h), &dv[j * d..(j + 1) * d]);
+        let i0 = match mask.causal {
+            Some(off) => j.saturating_sub(off).min(q_len),
+            None => 0,
+        };
+        let c = &mut col[..q_len - i0];
+        for (x, i) in c.iter_mut().zip(i0..) {
+            *x = ds[i * s16 + j];
+        }
+        weighted_sum(&mut acc, c, |r| &q[lq.at(b, i0 + r, h)..][..d]);
+        outs[1].0.write(outs[1].1.at(b, j, h), &acc);
+        let weights = if pd.is_empty() { probs } else { &pd[..] };
+        let stride = if pd.is_empty() { s } else { s16 };
+        for (x, i) in c.iter_mut().zip(i0..) {
+            *x = weights[i * stride + j];
+        }
+        weighted_sum(&mut acc, c, |r| &dy[lo.at(b, i0 + r, h)..][..d]);
+        outs[2].0.write(outs[2].1.at(b, j, h), &acc);
     }
 }
 

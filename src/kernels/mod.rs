@@ -8,6 +8,7 @@ pub mod attention;
 pub mod batchnorm;
 pub mod conv;
 mod elementwise;
+pub mod gelu;
 mod matmul;
 pub mod memory;
 pub mod norm;

@@ -142,10 +142,13 @@ pub(crate) fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = 1.428_606_8e-6;
     let neg_inf = x == f32::NEG_INFINITY;
     let x = x.clamp(-87.3, 88.3);
-    // Adding 1.5·2^23 rounds to a whole number (to nearest); subtracting it
-    // gives that number back as a float.
+    // Adding 1.5·2^23 rounds to a whole number n (to nearest), which then
+    // sits in the low bits of the sum's mantissa; subtracting it gives n back
+    // as a float. (The integer is read from the bits: Rust's saturating
+    // float-to-int conversion would not vectorise.)
     const SHIFT: f32 = 12_582_912.0;
-    let n = x.mul_add(LOG2E, SHIFT) - SHIFT;
+    let z = x.mul_add(LOG2E, SHIFT);
+    let n = z - SHIFT;
     let r = (-n).mul_add(LN2_LO, (-n).mul_add(LN2_HI, x));
     let p = (1.0 / 5040.0f32)
         .mul_add(r, 1.0 / 720.0)
@@ -155,7 +158,8 @@ pub(crate) fn exp(x: f32) -> f32 {
         .mul_add(r, 0.5)
         .mul_add(r, 1.0)
         .mul_add(r, 1.0);
-    let pow2 = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let ni = (z.to_bits() as i32).wrapping_sub(SHIFT.to_bits() as i32);
+    let pow2 = f32::from_bits((ni.wrapping_add(127) as u32) << 23);
     if neg_inf {
         0.0
     } else {
