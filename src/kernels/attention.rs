@@ -360,34 +360,53 @@ fn scores(q: &[f32], scale: f32, t: &[f32], stride: usize, n: usize, out: &mut [
     }
 }
 
-/// `out = Σ_j w[j]·row(j)` over rows of `out.len()` values, 16 columns at
-/// a time kept in a register across the sum.
+/// `out = Σ_j w[j]·row(j)` over rows of `out.len()` values, the sums kept
+/// in registers: all of a head of 16, 32 or 64 values at once, else 16
+/// columns at a time.
 #[inline(always)]
 fn weighted_sum<'r>(out: &mut [f32], w: &[f32], row: impl Fn(usize) -> &'r [f32]) {
-    let d = out.len();
-    let mut c0 = 0;
-    while c0 + KB <= d {
-        let mut acc = [0.0f32; KB];
-        for (j, &wj) in w.iter().enumerate() {
-            if wj != 0.0 {
-                let r = &row(j)[c0..c0 + KB];
-                for l in 0..KB {
-                    acc[l] = wj.mul_add(r[l], acc[l]);
+    match out.len() {
+        16 => weighted_sum_n::<16>(out, w, row),
+        32 => weighted_sum_n::<32>(out, w, row),
+        64 => weighted_sum_n::<64>(out, w, row),
+        d => {
+            let mut c0 = 0;
+            while c0 + KB <= d {
+                let mut acc = [0.0f32; KB];
+                for (j, &wj) in w.iter().enumerate() {
+                    let r = &row(j)[c0..c0 + KB];
+                    for l in 0..KB {
+                        acc[l] = wj.mul_add(r[l], acc[l]);
+                    }
+                }
+                out[c0..c0 + KB].copy_from_slice(&acc);
+                c0 += KB;
+            }
+            if c0 < d {
+                let o = &mut out[c0..];
+                o.fill(0.0);
+                for (j, &wj) in w.iter().enumerate() {
+                    simd::axpy(o, wj, &row(j)[c0..d]);
                 }
             }
         }
-        out[c0..c0 + KB].copy_from_slice(&acc);
-        c0 += KB;
     }
-    if c0 < d {
-        let o = &mut out[c0..];
-        o.fill(0.0);
-        for (j, &wj) in w.iter().enumerate() {
-            if wj != 0.0 {
-                simd::axpy(o, wj, &row(j)[c0..d]);
-            }
+}
+
+#[inline(always)]
+fn weighted_sum_n<'r, const D: usize>(
+    out: &mut [f32],
+    w: &[f32],
+    row: impl Fn(usize) -> &'r [f32],
+) {
+    let mut acc = [0.0f32; D];
+    for (j, &wj) in w.iter().enumerate() {
+        let r = &row(j)[..D];
+        for l in 0..D {
+            acc[l] = wj.mul_add(r[l], acc[l]);
         }
     }
+    out[..D].copy_from_slice(&acc);
 }
 
 /// `x` of (b, ·, h) transposed into `[d, S16]` (zero padded to a multiple
