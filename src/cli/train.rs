@@ -16,6 +16,9 @@ pub struct TrainArgs {
     /// Override train.epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Override train.max_steps (train for this many optimizer steps).
+    #[arg(long)]
+    pub max_steps: Option<usize>,
     /// Override train.batch_size.
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -25,9 +28,9 @@ pub struct TrainArgs {
     /// Override train.seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Override data.path: train the config on other data of the same kind
-    /// (e.g. another text file); relative to the current directory.
-    #[arg(long, value_name = "PATH")]
+    /// Override data.path: train the same config on other data of the same
+    /// kind (e.g. another text file for a language model).
+    #[arg(long)]
     pub data: Option<PathBuf>,
     /// The run directory (default: runs/<config name>).
     #[arg(long)]
@@ -53,6 +56,9 @@ pub fn config_with_overrides(args: &TrainArgs) -> Result<Config> {
     if let Some(v) = args.batch_size {
         t.batch_size = v;
     }
+    if let Some(v) = args.max_steps {
+        t.max_steps = Some(v);
+    }
     if let Some(v) = args.lr {
         t.optimizer.set_lr(v);
     }
@@ -60,9 +66,9 @@ pub fn config_with_overrides(args: &TrainArgs) -> Result<Config> {
         t.seed = v;
     }
     if let Some(p) = &args.data {
-        let abs = std::path::absolute(p)
-            .map_err(|e| crate::error::Error::new(format!("--data {}: {e}", p.display())))?;
-        cfg.data.path = Some(abs.display().to_string());
+        // Relative to where the command runs, not to the config file.
+        let p = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+        cfg.data.path = Some(p.display().to_string());
     }
     cfg.validate()
         .map_err(|e| e.context("command-line override"))?;

@@ -33,6 +33,12 @@ fn default_val_fraction() -> f32 {
 /// The datasets read from files (the synthetic ones are in [`synthetic::NAMES`]).
 pub const FILE_DATASETS: &[&str] = &["mnist", "csv", "image_folder", "text"];
 
+/// Synthetic sequence tasks (token sequences with a class each).
+pub const SEQUENCE_DATASETS: &[&str] = &["recall"];
+
+/// `data.view` of a sequence task.
+pub const VIEWS: &[&str] = &["sequence", "last"];
+
 /// `data.windows` for a text: how training windows are drawn.
 pub const WINDOWS: &[&str] = &["random", "sequential"];
 
@@ -109,6 +115,11 @@ pub struct DataConfig {
     /// context (a GPT's block_size), else 128.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq_len: Option<usize>,
+    /// recall: "sequence" (token ids, for a recurrent model; the default) or
+    /// "last" (the one-hot code of the last symbol only, for a network
+    /// without memory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<String>,
     /// text: "random" windows (nanoGPT, the default) or "sequential" ones
     /// whose recurrent state carries from batch to batch (truncated
     /// backpropagation through time).
@@ -122,14 +133,23 @@ impl DataConfig {
         FILE_DATASETS
             .iter()
             .chain(synthetic::NAMES)
+            .chain(SEQUENCE_DATASETS)
             .copied()
             .collect()
+    }
+
+    /// Whether the dataset is a synthetic sequence task.
+    pub fn is_sequence_task(&self) -> bool {
+        SEQUENCE_DATASETS.contains(&self.dataset.as_str())
     }
 
     /// Checks the dataset name, the keys that apply to it and every range.
     pub fn validate(&self) -> Result<()> {
         let d = self;
-        if !FILE_DATASETS.contains(&d.dataset.as_str()) && !synthetic::is_synthetic(&d.dataset) {
+        if !FILE_DATASETS.contains(&d.dataset.as_str())
+            && !synthetic::is_synthetic(&d.dataset)
+            && !d.is_sequence_task()
+        {
             let all = Self::dataset_names();
             bail!(
                 "data.dataset: unknown dataset \"{}\"{}; valid: {}",
@@ -197,15 +217,51 @@ impl DataConfig {
     fn validate_text(&self) -> Result<()> {
         let d = self;
         let text = d.dataset == "text";
-        for (key, set) in [
-            ("seq_len", d.seq_len.is_some()),
-            ("windows", d.windows.is_some()),
-        ] {
-            if set && !text {
-                bail!(
-                    "data.{key} is for dataset = \"text\", not for \"{}\"",
-                    d.dataset
-                );
+        if d.seq_len.is_some() && !text && !d.is_sequence_task() {
+            bail!(
+                "data.seq_len is for dataset = \"text\" or \"recall\", not for \"{}\"",
+                d.dataset
+            );
+        }
+        if d.windows.is_some() && !text {
+            bail!(
+                "data.windows is for dataset = \"text\", not for \"{}\"",
+                d.dataset
+            );
+        }
+        if d.view.is_some() && !d.is_sequence_task() {
+            bail!(
+                "data.view is for dataset = \"recall\", not for \"{}\"",
+                d.dataset
+            );
+        }
+        if let Some(v) = &d.view {
+            if !VIEWS.contains(&v.as_str()) {
+                return Err(crate::schema::unknown_name("data.view", "view", v, VIEWS));
+            }
+        }
+        if d.is_sequence_task() {
+            if d.seq_len == Some(0) {
+                return Err(range_err("data.seq_len", "at least 1", 0));
+            }
+            if d.classes.is_some_and(|c| c < 2) {
+                return Err(range_err(
+                    "data.classes",
+                    "at least 2 symbols",
+                    d.classes.unwrap_or(0),
+                ));
+            }
+            if d.samples == Some(0) {
+                return Err(range_err("data.samples", "at least 1", 0));
+            }
+            for (key, set) in [
+                ("noise", d.noise.is_some()),
+                ("coefficients", d.coefficients.is_some()),
+                ("range", d.range.is_some()),
+            ] {
+                if set {
+                    bail!("data.{key} does not apply to the recall task");
+                }
             }
         }
         if !text {
@@ -285,6 +341,8 @@ impl DataConfig {
             if d.range.is_some() {
                 only("range", synthetic::REGRESSION_SETS)?;
             }
+        } else if d.is_sequence_task() {
+            // samples, classes and seed are the recall task's (checked with the sequence keys).
         } else if let Some((key, _)) = synthetic_keys.iter().find(|(_, set)| *set) {
             bail!(
                 "data.{key} is only for the synthetic datasets ({}), not for \"{}\"",

@@ -19,6 +19,7 @@ pub mod idx;
 pub mod image_folder;
 pub mod loader;
 pub mod mnist;
+pub mod sequences;
 pub mod synthetic;
 pub mod text;
 
@@ -35,4 +36,5 @@ pub use idx::{read_idx, read_idx_scaled, IdxArray};
 pub use image_folder::load_image_folder;
 pub use loader::{Batches, DataLoader};
 pub use mnist::{load_mnist, load_mnist_files};
+pub use sequences::{recall, SequenceSet};
 pub use text::{read_text, TextSplit, Windows};

@@ -67,6 +67,11 @@ pub struct CharRnnConfig {
     /// Dropout between recurrent layers (training only).
     #[serde(default)]
     pub dropout: f32,
+    /// Added to the bias of the gate that keeps the state (LSTM: forget
+    /// gate, GRU: update gate) after PyTorch's initialisation
+    /// (0, the default, is PyTorch's).
+    #[serde(default)]
+    pub forget_bias: f32,
 }
 
 impl CharRnnConfig {
@@ -114,8 +119,9 @@ impl CharRnnConfig {
             dropout: self.dropout,
             ..RnnOptions::default()
         };
-        let rnn = Recurrent::new(&self.cell, self.embedding_dim, self.hidden_size, opts)
+        let mut rnn = Recurrent::new(&self.cell, self.embedding_dim, self.hidden_size, opts)
             .expect("validated cell");
+        rnn.add_forget_bias(self.forget_bias);
         let head = Linear::new(self.hidden_size, v);
         Ok(CharRnn {
             embedding,

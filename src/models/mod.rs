@@ -18,6 +18,7 @@ pub mod generate;
 pub mod gpt;
 pub mod layer_spec;
 pub mod llama;
+pub mod rnn_classifier;
 pub mod sequential;
 mod task;
 
@@ -29,6 +30,7 @@ pub use char_rnn::{CharRnn, CharRnnConfig};
 pub use generate::{generate, generate_with, Decoder, LanguageModel, Sampler, SamplingOptions};
 pub use gpt::{Gpt, GptConfig, GptDecoder};
 pub use layer_spec::{LayerSpec, LAYER_TYPES};
+pub use rnn_classifier::{RnnClassifier, RnnClassifierConfig};
 pub use sequential::{SequentialConfig, SequentialModel};
 pub use task::Task;
 
@@ -108,10 +110,11 @@ pub enum ModelConfig {
     Sequential(SequentialConfig),
     CharRnn(CharRnnConfig),
     Gpt(GptConfig),
+    RnnClassifier(RnnClassifierConfig),
 }
 
 /// The `arch` names.
-pub const ARCHITECTURES: &[&str] = &["sequential", "char_rnn", "gpt"];
+pub const ARCHITECTURES: &[&str] = &["sequential", "char_rnn", "gpt", "rnn_classifier"];
 
 impl ModelConfig {
     /// Reads `[model]`: `arch` picks the architecture, whose struct reads the rest.
@@ -128,6 +131,9 @@ impl ModelConfig {
             "sequential" => ModelConfig::Sequential(SequentialConfig::from_table(t, src)?),
             "char_rnn" => ModelConfig::CharRnn(CharRnnConfig::from_table(t, src)?),
             "gpt" => ModelConfig::Gpt(GptConfig::from_table(t, src)?),
+            "rnn_classifier" => {
+                ModelConfig::RnnClassifier(RnnClassifierConfig::from_table(t, src)?)
+            }
             other => {
                 return Err(unknown_name(
                     "model.arch",
@@ -154,6 +160,7 @@ impl ModelConfig {
             ModelConfig::Sequential(_) => "sequential",
             ModelConfig::CharRnn(_) => "char_rnn",
             ModelConfig::Gpt(_) => "gpt",
+            ModelConfig::RnnClassifier(_) => "rnn_classifier",
         }
     }
 
@@ -171,6 +178,7 @@ impl ModelConfig {
             ModelConfig::Sequential(c) => c.validate(),
             ModelConfig::CharRnn(c) => c.validate(),
             ModelConfig::Gpt(c) => c.validate(),
+            ModelConfig::RnnClassifier(c) => c.validate(),
         }
     }
 
@@ -180,6 +188,7 @@ impl ModelConfig {
             ModelConfig::Sequential(c) => Box::new(c.build(data)?),
             ModelConfig::CharRnn(c) => Box::new(c.build(data, data.carry_state)?),
             ModelConfig::Gpt(c) => Box::new(c.build(data)?),
+            ModelConfig::RnnClassifier(c) => Box::new(c.build(data)?),
         })
     }
 }

@@ -47,7 +47,7 @@ fn opt(v: Option<f32>) -> String {
 }
 
 fn opt_col(name: &str, v: Option<f32>) -> String {
-    if name.starts_with("grad_norm") {
+    if name.starts_with("grad_") {
         // Gradient norms span many orders of magnitude.
         v.map(|v| format!("{v:.6e}")).unwrap_or_default()
     } else {

@@ -3,9 +3,10 @@
 use std::path::Path;
 
 use crate::config::{resolve_path, Config};
+use crate::data::sequences::recall;
 use crate::data::{
     load_mnist, read_csv_with_features, read_text, synthetic, Augmented, Augmenter, BatchSource,
-    CharTokenizer, CsvOptions, Dataset, Standardizer, TextSplit,
+    CharTokenizer, CsvOptions, Dataset, SequenceSet, Standardizer, TextSplit,
 };
 use crate::error::{Error, Result};
 use crate::models::{DataSpec, SequentialModel};
@@ -246,6 +247,9 @@ pub fn load_data(cfg: &Config, config_dir: &Path) -> Result<LoadedData> {
     if cfg.data.dataset == "text" {
         return load_text(cfg, config_dir, None);
     }
+    if cfg.data.is_sequence_task() {
+        return load_sequences(cfg);
+    }
     let mut splits = load_splits(cfg, config_dir)?;
     let task = resolve_task(cfg, &splits.train)?;
     let target_scaler = fit_target_scaler(cfg, task, &splits.train);
@@ -289,6 +293,81 @@ pub fn load_data(cfg: &Config, config_dir: &Path) -> Result<LoadedData> {
         target_scaler,
         num_classes,
         target_dim,
+        vocab: None,
+    })
+}
+
+/// The recall task of `[data]`: token sequences (or, with `view = "last"`,
+/// the one-hot code of each sequence's last symbol for a network without
+/// memory), split like the synthetic sets (val_fraction, test_fraction).
+pub fn load_sequences(cfg: &Config) -> Result<LoadedData> {
+    let d = &cfg.data;
+    let (n, t, k) = (
+        d.samples.unwrap_or(4000),
+        d.seq_len.unwrap_or(20),
+        d.classes.unwrap_or(4),
+    );
+    let all = recall(n, t, k, d.seed.unwrap_or(0));
+    let seed = cfg.train.seed;
+    let (rest, test) = all.split(d.test_fraction, seed ^ 0x7e57);
+    let rel = d.val_fraction / (1.0 - d.test_fraction);
+    let (train, val) = rest.split(rel.min(0.99), seed ^ 0x5a11);
+    if train.is_empty() {
+        return Err(Error::new(format!(
+            "data.samples = {n} leaves no training sequences after the validation and test splits"
+        )));
+    }
+    let class_names = all.class_names.clone();
+    let nonempty = |s: SequenceSet| (!s.is_empty()).then_some(s);
+    let (val, test) = (nonempty(val), nonempty(test));
+    if d.view.as_deref() == Some("last") {
+        let feat = |s: &SequenceSet| s.last_step_features();
+        let boxed = |s: Option<SequenceSet>| -> Result<Option<Box<dyn BatchSource>>> {
+            Ok(match s {
+                Some(s) => Some(Box::new(feat(&s)?)),
+                None => None,
+            })
+        };
+        return Ok(LoadedData {
+            train: Box::new(feat(&train)?),
+            val: boxed(val)?,
+            test: boxed(test)?,
+            spec: DataSpec {
+                sample_shape: vec![2 * k],
+                task: Task::Classification,
+                num_outputs: k,
+                vocab_size: None,
+                carry_state: false,
+            },
+            class_names,
+            feature_names: Vec::new(),
+            target_names: Vec::new(),
+            standardizer: None,
+            target_scaler: None,
+            num_classes: k,
+            target_dim: 0,
+            vocab: None,
+        });
+    }
+    let boxed = |s: Option<SequenceSet>| s.map(|s| Box::new(s) as Box<dyn BatchSource>);
+    Ok(LoadedData {
+        train: Box::new(train),
+        val: boxed(val),
+        test: boxed(test),
+        spec: DataSpec {
+            sample_shape: vec![t],
+            task: Task::Classification,
+            num_outputs: k,
+            vocab_size: Some(2 * k),
+            carry_state: false,
+        },
+        class_names,
+        feature_names: Vec::new(),
+        target_names: Vec::new(),
+        standardizer: None,
+        target_scaler: None,
+        num_classes: k,
+        target_dim: 0,
         vocab: None,
     })
 }

@@ -2,6 +2,7 @@
 //! image grids, convolution filters and feature maps (cargo feature `viz`).
 
 pub mod boundary;
+pub mod chart;
 pub mod compare;
 pub mod pictures;
 mod plot;

@@ -498,6 +498,27 @@ impl Recurrent {
         self.base_mut().probe = on.then(GradProbe::default);
     }
 
+    /// Adds `v` to the input bias of the gate that keeps the state: the
+    /// LSTM's forget gate f, the GRU's update gate z (Jozefowicz et al.,
+    /// 2015: a gate that starts open carries the state from the first step,
+    /// so gradients reach far back before the gates are learnt). A plain
+    /// RNN has no such gate and is left as it is.
+    pub fn add_forget_bias(&mut self, v: f32) {
+        let (base, gate) = match self {
+            Recurrent::Lstm(l) => (&l.base, 1),
+            Recurrent::Gru(g) => (&g.base, 1),
+            Recurrent::Rnn(_) => return,
+        };
+        let h = base.hidden_size;
+        for d in &base.dirs {
+            if let Some(b) = &d.b_ih {
+                b.data_mut()[gate * h..(gate + 1) * h]
+                    .iter_mut()
+                    .for_each(|x| *x += v);
+            }
+        }
+    }
+
     /// ‖∂L/∂h_t‖ for every step of the last backward pass, if recording.
     pub fn grad_norms_over_time(&self) -> Option<Vec<f32>> {
         self.base().probe.as_ref().map(|p| p.lock().clone())
