@@ -190,6 +190,14 @@ pub trait LanguageModel {
         let _ = slide;
         self.decoder()
     }
+
+    /// A transformer's attention weights over `ids` (at most the context
+    /// window): the number of heads and, per layer, `[heads, T, T]`.
+    /// None for a model without attention.
+    fn attention_maps(&self, ids: &[u32]) -> Option<(usize, Vec<Vec<f32>>)> {
+        let _ = ids;
+        None
+    }
 }
 
 /// Generates up to `max_new` tokens after `prompt`. `on_token` sees each

@@ -472,6 +472,10 @@ impl LanguageModel for Gpt {
     fn decoder_sliding(&self, slide: usize) -> Box<dyn Decoder + '_> {
         Box::new(self.sliding_decoder(slide))
     }
+
+    fn attention_maps(&self, ids: &[u32]) -> Option<(usize, Vec<Vec<f32>>)> {
+        Some((self.config.n_head, Gpt::attention_maps(self, ids)))
+    }
 }
 
 /// Generation with a KV cache per block.

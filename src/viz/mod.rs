@@ -1,6 +1,8 @@
 //! Pictures: training curves, decision boundaries, several runs compared,
-//! image grids, convolution filters and feature maps (cargo feature `viz`).
+//! image grids, convolution filters and feature maps, attention maps (cargo
+//! feature `viz`).
 
+pub mod attention;
 pub mod boundary;
 pub mod chart;
 pub mod compare;
