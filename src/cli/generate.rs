@@ -117,10 +117,12 @@ pub fn run(args: GenerateArgs) -> Result<()> {
                 "--slide must be between 1 and the context window ({w}), found {s}"
             )))
         }
-        (Some(_), None) => return Err(Error::new(format!(
+        (Some(_), None) => {
+            return Err(Error::new(format!(
             "--slide: a \"{}\" model has no context window to slide (it carries a state instead)",
             run.model.arch()
-        ))),
+        )))
+        }
     };
     if let Some(w) = lm.context_window() {
         if ids.len() > w {
