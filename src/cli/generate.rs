@@ -14,7 +14,7 @@ use clap::Args;
 
 use crate::data::CharTokenizer;
 use crate::error::{Error, Result};
-use crate::models::{generate, Sampler, SamplingOptions};
+use crate::models::{generate_with, Sampler, SamplingOptions};
 use crate::train::{load_run, RunPaths};
 
 /// Sampling options shared by `generate` and `chat`.
@@ -68,6 +68,12 @@ pub struct GenerateArgs {
     /// How many tokens (characters) to generate.
     #[arg(long, default_value_t = 500, allow_negative_numbers = true)]
     pub tokens: i64,
+    /// A model with a context window (a GPT): once the window is full, it
+    /// slides forward by this many tokens at a time (1: every token sees
+    /// exactly the last block_size; the default, a quarter window, recomputes
+    /// less often). See docs/gpt.md.
+    #[arg(long, allow_negative_numbers = true)]
+    pub slide: Option<i64>,
     #[command(flatten)]
     pub sampling: SamplingArgs,
 }
@@ -103,6 +109,21 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         args.prompt.clone()
     };
     let ids = vocab.encode(&prompt).map_err(|e| e.context("--prompt"))?;
+    let decoder = match (args.slide, lm.context_window()) {
+        (None, _) => lm.decoder(),
+        (Some(s), Some(w)) if s >= 1 && s as usize <= w => lm.decoder_sliding(s as usize),
+        (Some(s), Some(w)) => {
+            return Err(Error::new(format!(
+                "--slide must be between 1 and the context window ({w}), found {s}"
+            )))
+        }
+        (Some(_), None) => {
+            return Err(Error::new(format!(
+            "--slide: a \"{}\" model has no context window to slide (it carries a state instead)",
+            run.model.arch()
+        )))
+        }
+    };
     if let Some(w) = lm.context_window() {
         if ids.len() > w {
             eprintln!(
@@ -119,7 +140,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let mut sampler = Sampler::new(opts)?;
     let start = Instant::now();
     let mut failed = None;
-    let made = generate(lm, &ids, args.tokens as usize, &mut sampler, |t| {
+    let made = generate_with(decoder, &ids, args.tokens as usize, &mut sampler, |t| {
         let s = vocab.decode(&[t]);
         match write!(out, "{s}").and_then(|_| out.flush()) {
             Ok(()) => true,

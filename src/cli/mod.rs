@@ -1,5 +1,6 @@
 //! clap commands; each is a small file calling the library.
 
+mod attention;
 pub mod bench;
 mod boundary;
 mod compare;
@@ -48,6 +49,8 @@ pub enum Command {
     ShowData(show_data::ShowDataArgs),
     /// Draw a CNN's first-layer filters and the feature maps of each convolution for one image.
     Visualize(visualize::VisualizeArgs),
+    /// Draw a GPT's attention weights over a prompt: every layer and head as a heat map.
+    Attention(attention::AttentionArgs),
     /// Generate text with a trained language model, streamed as it is made.
     Generate(generate::GenerateArgs),
     /// A local web page where a small network learns 2-D data live (decision boundary, neurons, loss curves).
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Explain(a) => explain::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Attention(a) => attention::run(a),
         Command::ShowData(a) => show_data::run(a),
         Command::Visualize(a) => visualize::run(a),
         Command::Boundary(a) => boundary::run(a),

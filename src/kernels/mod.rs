@@ -1,16 +1,21 @@
-//! The numeric loops: matrix products, element-wise maps, reductions, softmax.
+//! The numeric loops: matrix products, element-wise maps, reductions, softmax,
+//! normalisation, attention.
 //!
 //! Plain slices in, plain slices out: nothing here knows about `Tensor` or
 //! autograd. This is the seam where another backend (a GPU) would plug in.
 
+pub mod attention;
 pub mod batchnorm;
 pub mod conv;
 mod elementwise;
+pub mod gelu;
 pub mod gemm;
 pub mod memory;
+pub mod norm;
 pub mod pool;
 pub mod quant;
 pub mod rnn;
+pub(crate) mod simd;
 mod softmax;
 #[cfg(test)]
 mod test_values;

@@ -182,6 +182,22 @@ pub trait LanguageModel {
 
     /// A fresh decoder (empty state).
     fn decoder(&self) -> Box<dyn Decoder + '_>;
+
+    /// A fresh decoder whose context window, once full, slides forward by
+    /// `slide` tokens at a time (1: by every token). A model without a
+    /// window ignores it.
+    fn decoder_sliding(&self, slide: usize) -> Box<dyn Decoder + '_> {
+        let _ = slide;
+        self.decoder()
+    }
+
+    /// A transformer's attention weights over `ids` (at most the context
+    /// window): the number of heads and, per layer, `[heads, T, T]`.
+    /// None for a model without attention.
+    fn attention_maps(&self, ids: &[u32]) -> Option<(usize, Vec<Vec<f32>>)> {
+        let _ = ids;
+        None
+    }
 }
 
 /// Generates up to `max_new` tokens after `prompt`. `on_token` sees each
@@ -192,9 +208,19 @@ pub fn generate(
     prompt: &[u32],
     max_new: usize,
     sampler: &mut Sampler,
+    on_token: impl FnMut(u32) -> bool,
+) -> Vec<u32> {
+    generate_with(model.decoder(), prompt, max_new, sampler, on_token)
+}
+
+/// [`generate`] with a given decoder (e.g. [`LanguageModel::decoder_sliding`]).
+pub fn generate_with(
+    mut dec: Box<dyn Decoder + '_>,
+    prompt: &[u32],
+    max_new: usize,
+    sampler: &mut Sampler,
     mut on_token: impl FnMut(u32) -> bool,
 ) -> Vec<u32> {
-    let mut dec = model.decoder();
     let mut out = Vec::with_capacity(max_new);
     if max_new == 0 {
         return out;

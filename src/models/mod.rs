@@ -15,6 +15,7 @@ mod builder;
 pub mod char_rnn;
 mod conv_layers;
 pub mod generate;
+pub mod gpt;
 pub mod graph;
 pub mod layer_spec;
 pub mod llama;
@@ -27,7 +28,8 @@ use serde::Serialize;
 pub use crate::schema::SizeSpec;
 pub use builder::{build_sequential, LayerInfo};
 pub use char_rnn::{CharRnn, CharRnnConfig};
-pub use generate::{generate, Decoder, LanguageModel, Sampler, SamplingOptions};
+pub use generate::{generate, generate_with, Decoder, LanguageModel, Sampler, SamplingOptions};
+pub use gpt::{Gpt, GptConfig, GptDecoder};
 pub use graph::{EdgeKind, GraphEdge, GraphNode, ModelGraph};
 pub use layer_spec::{LayerSpec, LAYER_TYPES};
 pub use rnn_classifier::{RnnClassifier, RnnClassifierConfig};
@@ -116,11 +118,12 @@ pub trait Model: Module {
 pub enum ModelConfig {
     Sequential(SequentialConfig),
     CharRnn(CharRnnConfig),
+    Gpt(GptConfig),
     RnnClassifier(RnnClassifierConfig),
 }
 
 /// The `arch` names.
-pub const ARCHITECTURES: &[&str] = &["sequential", "char_rnn", "rnn_classifier"];
+pub const ARCHITECTURES: &[&str] = &["sequential", "char_rnn", "gpt", "rnn_classifier"];
 
 impl ModelConfig {
     /// Reads `[model]`: `arch` picks the architecture, whose struct reads the rest.
@@ -136,6 +139,7 @@ impl ModelConfig {
         Ok(match arch.as_str() {
             "sequential" => ModelConfig::Sequential(SequentialConfig::from_table(t, src)?),
             "char_rnn" => ModelConfig::CharRnn(CharRnnConfig::from_table(t, src)?),
+            "gpt" => ModelConfig::Gpt(GptConfig::from_table(t, src)?),
             "rnn_classifier" => {
                 ModelConfig::RnnClassifier(RnnClassifierConfig::from_table(t, src)?)
             }
@@ -153,7 +157,10 @@ impl ModelConfig {
     /// The context the architecture reads at once (a GPT's block_size), if
     /// it has one: a text's default window length.
     pub fn context_len(&self) -> Option<usize> {
-        None
+        match self {
+            ModelConfig::Gpt(c) => Some(c.block_size),
+            _ => None,
+        }
     }
 
     /// The `arch` name.
@@ -161,6 +168,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Sequential(_) => "sequential",
             ModelConfig::CharRnn(_) => "char_rnn",
+            ModelConfig::Gpt(_) => "gpt",
             ModelConfig::RnnClassifier(_) => "rnn_classifier",
         }
     }
@@ -178,6 +186,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Sequential(c) => c.validate(),
             ModelConfig::CharRnn(c) => c.validate(),
+            ModelConfig::Gpt(c) => c.validate(),
             ModelConfig::RnnClassifier(c) => c.validate(),
         }
     }
@@ -187,6 +196,7 @@ impl ModelConfig {
         Ok(match self {
             ModelConfig::Sequential(c) => Box::new(c.build(data)?),
             ModelConfig::CharRnn(c) => Box::new(c.build(data, data.carry_state)?),
+            ModelConfig::Gpt(c) => Box::new(c.build(data)?),
             ModelConfig::RnnClassifier(c) => Box::new(c.build(data)?),
         })
     }

@@ -2,6 +2,7 @@
 //! weight initialisation and losses. Names follow PyTorch's `torch.nn`.
 
 mod activation;
+pub mod attention;
 mod batchnorm;
 pub mod conv;
 mod dropout;
@@ -12,12 +13,15 @@ pub mod init;
 mod linear;
 mod loss;
 mod module;
+pub mod norm;
 mod perceptron;
 pub mod pool;
 pub mod rnn;
 mod sequential;
+pub mod transformer;
 
 pub use activation::{Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Step, Tanh, GELU};
+pub use attention::{CausalSelfAttention, KvCache, MultiheadAttention};
 pub use batchnorm::{set_batch_norm_sync, BatchNorm1d, BatchNorm2d, CrossReplicaSum};
 pub use conv::{Conv2d, Conv2dOptions, Size2};
 pub use dropout::Dropout;
@@ -29,6 +33,7 @@ pub use loss::{
     mse_loss, nll_loss, Reduction,
 };
 pub use module::Module;
+pub use norm::{LayerNorm, RMSNorm};
 pub use perceptron::Perceptron;
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 pub use rnn::{Recurrent, RnnOptions, RnnState, GRU, LSTM, RNN};

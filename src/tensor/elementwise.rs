@@ -218,12 +218,16 @@ impl Tensor {
         self.unary("tanh", f32::tanh, |_, y| 1.0 - y * y)
     }
 
-    /// GELU, exact form: `x·Φ(x)`, Φ the standard normal CDF.
+    /// GELU, exact form: `x·Φ(x)`, Φ the standard normal CDF; one
+    /// vectorised kernel forward and backward (kernels/gelu.rs).
     pub fn gelu(&self) -> Tensor {
-        self.unary("gelu", gelu_exact, |x, _| {
-            let cdf = 0.5 * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2));
-            let pdf = (-0.5 * x * x).exp() * 0.398_942_3;
-            cdf + x * pdf
+        let mut y = vec![0.0f32; self.numel()];
+        crate::kernels::gelu::gelu_forward(&self.data(), &mut y);
+        let x = self.detach();
+        Tensor::from_op(y, self.size(), "gelu", &[self], move |g| {
+            let mut dx = vec![0.0f32; g.numel()];
+            crate::kernels::gelu::gelu_backward(&x.data(), &g.data(), &mut dx);
+            vec![Some(Tensor::from_vec(dx, g.shape()))]
         })
     }
 
@@ -252,10 +256,6 @@ pub fn sigmoid(x: f32) -> f32 {
         let e = x.exp();
         e / (1.0 + e)
     }
-}
-
-fn gelu_exact(x: f32) -> f32 {
-    0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
 fn gelu_tanh(x: f32) -> f32 {

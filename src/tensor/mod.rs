@@ -12,6 +12,7 @@
 mod create;
 mod elementwise;
 mod index;
+mod mask;
 mod matmul;
 mod quantized;
 mod random;

@@ -1,4 +1,5 @@
-//! Shape ops: reshape, flatten, unsqueeze, squeeze, permute, transpose, narrow, cat.
+//! Shape ops: reshape, flatten, unsqueeze, squeeze, permute, transpose, narrow,
+//! split, chunk, cat.
 
 use super::shape::{numel, strides};
 use super::Tensor;
@@ -176,6 +177,48 @@ impl Tensor {
             }
         }
         Tensor::from_op(out, out_shape, "narrow", &[self], backward)
+    }
+
+    /// Pieces of `size` entries along `dim`, the last one shorter if the
+    /// length does not divide (`torch.split(x, size, dim)`). Each piece is a
+    /// [`Tensor::narrow`]: a view when its values are contiguous; its
+    /// gradient goes back to its place in this tensor.
+    pub fn split(&self, size: usize, dim: isize) -> Vec<Tensor> {
+        assert!(size > 0, "split: size must be at least 1");
+        let len = self.dim_size(dim);
+        (0..len)
+            .step_by(size)
+            .map(|s| self.narrow(dim, s, size.min(len - s)))
+            .collect()
+    }
+
+    /// Pieces of the given lengths along `dim`, which must add up to its
+    /// size (`torch.split(x, [a, b, c], dim)`).
+    pub fn split_sizes(&self, sizes: &[usize], dim: isize) -> Vec<Tensor> {
+        let len = self.dim_size(dim);
+        assert_eq!(
+            sizes.iter().sum::<usize>(),
+            len,
+            "split: sizes {sizes:?} do not add up to {len} (dimension {dim} of {:?})",
+            self.shape()
+        );
+        let mut start = 0;
+        sizes
+            .iter()
+            .map(|&n| {
+                let t = self.narrow(dim, start, n);
+                start += n;
+                t
+            })
+            .collect()
+    }
+
+    /// `chunks` pieces along `dim` of ⌈len/chunks⌉ entries each (fewer if the
+    /// length runs out first), as `torch.chunk`.
+    pub fn chunk(&self, chunks: usize, dim: isize) -> Vec<Tensor> {
+        assert!(chunks > 0, "chunk: needs at least 1 chunk");
+        let len = self.dim_size(dim);
+        self.split(len.div_ceil(chunks).max(1), dim)
     }
 
     /// Joins tensors along `dim`; all other dimensions must agree.

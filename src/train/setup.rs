@@ -405,6 +405,21 @@ pub fn load_text(
     let n_val = ((ids.len() as f64) * d.val_fraction as f64).round() as usize;
     let n_train = ids.len() - n_val;
     let windows = d.text_windows();
+    if d.seq_len.is_none() {
+        if let Some(block) = cfg.model.context_len() {
+            for (what, n) in [("training", n_train), ("validation", n_val)] {
+                if n > 0 && n < block + 1 {
+                    return Err(Error::new(format!(
+                        "{}: model.block_size = {block} needs windows of {} characters, but the {what}                          text has {n} (data.val_fraction = {} of {} characters); use a smaller block_size,                          a larger val_fraction or more text",
+                        path.display(),
+                        block + 1,
+                        d.val_fraction,
+                        ids.len()
+                    )));
+                }
+            }
+        }
+    }
     let train = TextSplit::new(ids[..n_train].to_vec(), seq_len, windows, "training")
         .map_err(|e| e.context(path.display()))?;
     let val = if n_val > 0 {

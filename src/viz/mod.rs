@@ -1,7 +1,8 @@
 //! Pictures: training curves, decision boundaries, several runs compared,
-//! image grids, convolution filters and feature maps, network diagrams
-//! (neurons and weights, or blocks) (cargo feature `viz`).
+//! image grids, convolution filters and feature maps, attention maps,
+//! network diagrams (neurons and weights, or blocks) (cargo feature `viz`).
 
+pub mod attention;
 pub mod blocks;
 pub mod boundary;
 pub mod chart;

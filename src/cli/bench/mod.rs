@@ -9,6 +9,7 @@
 pub mod cnn;
 pub mod dist;
 pub mod gemm;
+pub mod gpt;
 pub mod lstm;
 pub mod mlp;
 
@@ -20,11 +21,17 @@ use serde_json::{json, Map, Value};
 use crate::error::{Error, Result};
 
 /// Every workload, in the order `all` runs them.
-pub const WORKLOADS: &[Workload] = &[gemm::WORKLOAD, mlp::WORKLOAD, cnn::WORKLOAD, lstm::WORKLOAD];
+pub const WORKLOADS: &[Workload] = &[
+    gemm::WORKLOAD,
+    mlp::WORKLOAD,
+    cnn::WORKLOAD,
+    lstm::WORKLOAD,
+    gpt::WORKLOAD,
+];
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Which workload to run: gemm, mlp, cnn, lstm, or all.
+    /// Which workload to run: gemm, mlp, cnn, lstm, gpt, or all.
     #[arg(default_value = "all")]
     pub workload: String,
     /// Print one JSON line instead of the table.
