@@ -12,6 +12,7 @@ pub mod pool;
 pub mod quant;
 pub mod rnn;
 mod softmax;
+pub mod spin_pool;
 #[cfg(test)]
 mod test_values;
 pub mod transformer;

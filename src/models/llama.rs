@@ -20,11 +20,17 @@
 use crate::error::{Error, Result};
 use crate::io::gguf::GgufFile;
 use crate::kernels::quant::Q8Activations;
+use crate::kernels::spin_pool::{self, SharedMut};
 use crate::kernels::transformer::{
     attend, f32_to_f16_slice, rms_norm_into, rope_angles, rope_apply, silu_mul, AttnScratch,
     SumOrder,
 };
 use crate::tensor::QuantTensor;
+
+thread_local! {
+    /// Each thread's attention scratch, reused from call to call.
+    static SCRATCH: std::cell::RefCell<AttnScratch> = std::cell::RefCell::default();
+}
 
 /// The shape of a llama model, read from `llama.*` metadata.
 #[derive(Clone, Debug, PartialEq)]
@@ -302,19 +308,23 @@ impl Llama {
                 &mut sin[r],
             );
         }
-        let mut scratch = AttnScratch::default();
         let group = c.n_heads / c.n_kv_heads;
         let order = if n == 1 {
             SumOrder::OneQuery
         } else {
             SumOrder::Batch
         };
+        let pool = spin_pool::global();
+        // Rows still carried: all of them until the last block's attention,
+        // then only the last token's (the only one whose logits are asked for).
+        let mut rows = n;
         for (l, b) in self.blocks.iter().enumerate() {
             rms_norm_into(&h, &b.attn_norm, c.rms_eps, &mut x);
             acts.quantize(&x, dim);
-            b.wq.matmul(&acts, &mut q);
-            b.wk.matmul(&acts, &mut k);
-            b.wv.matmul(&acts, &mut v);
+            QuantTensor::matmul_fused(
+                &acts,
+                &mut [(&b.wq, &mut q), (&b.wk, &mut k), (&b.wv, &mut v)],
+            );
             for t in 0..n {
                 let r = t * hd / 2..(t + 1) * hd / 2;
                 rope_apply(
@@ -336,49 +346,54 @@ impl Llama {
             f32_to_f16_slice(&k, &mut cache.keys[l][old..]);
             f32_to_f16_slice(&v, &mut cache.values[l][old..]);
             let (keys, values) = (&cache.keys[l], &cache.values[l]);
-            let one_row = |t: usize, row: &mut [f32], scratch: &mut AttnScratch| {
-                let seen = start + t + 1;
-                for head in 0..c.n_heads {
-                    let kv = head / group;
-                    let o = head * hd;
-                    let qo = t * dim + o;
+            let last = l + 1 == self.blocks.len();
+            // The last block needs only the last token's attention.
+            let first_row = if last { n - 1 } else { 0 };
+            let out = SharedMut::new(&mut att);
+            // One task per (token, head): the heads of a token write disjoint
+            // parts of its row of `att`.
+            let task = |i: usize| {
+                let (t, head) = (first_row + i / c.n_heads, i % c.n_heads);
+                let o = head * hd;
+                // SAFETY: task i alone writes head `head` of token t.
+                let row = unsafe { out.slice(t * dim + o..t * dim + o + hd) };
+                SCRATCH.with_borrow_mut(|scratch| {
                     attend(
-                        &q[qo..qo + hd],
+                        &q[t * dim + o..t * dim + o + hd],
                         keys,
                         values,
-                        seen,
+                        start + t + 1,
                         kv_dim,
-                        kv * hd,
+                        (head / group) * hd,
                         scratch,
-                        &mut row[o..o + hd],
+                        row,
                         order,
-                    );
-                }
+                    )
+                });
             };
-            if n == 1 {
-                one_row(0, &mut att, &mut scratch);
-            } else {
-                use rayon::prelude::*;
-                att.par_chunks_mut(dim)
-                    .enumerate()
-                    .for_each_init(AttnScratch::default, |scratch, (t, row)| {
-                        one_row(t, row, scratch)
-                    });
+            pool.run((n - first_row) * c.n_heads, &task);
+            if last && n > 1 {
+                // Keep the last token's rows only.
+                att.copy_within((n - 1) * dim..n * dim, 0);
+                h.copy_within((n - 1) * dim..n * dim, 0);
+                rows = 1;
             }
-            acts.quantize(&att, dim);
-            b.wo.matmul(&acts, &mut proj);
-            h.iter_mut().zip(&proj).for_each(|(a, p)| *a += p);
-            rms_norm_into(&h, &b.ffn_norm, c.rms_eps, &mut x);
-            acts.quantize(&x, dim);
-            b.w_gate.matmul(&acts, &mut gate);
-            b.w_up.matmul(&acts, &mut up);
-            silu_mul(&mut gate, &up);
-            acts.quantize(&gate, c.ffn_dim);
-            b.w_down.matmul(&acts, &mut proj);
-            h.iter_mut().zip(&proj).for_each(|(a, p)| *a += p);
+            let (att, h) = (&att[..rows * dim], &mut h[..rows * dim]);
+            let (x, proj) = (&mut x[..rows * dim], &mut proj[..rows * dim]);
+            let (gate, up) = (&mut gate[..rows * c.ffn_dim], &mut up[..rows * c.ffn_dim]);
+            acts.quantize(att, dim);
+            b.wo.matmul(&acts, proj);
+            h.iter_mut().zip(proj.iter()).for_each(|(a, p)| *a += p);
+            rms_norm_into(h, &b.ffn_norm, c.rms_eps, x);
+            acts.quantize(x, dim);
+            QuantTensor::matmul_fused(&acts, &mut [(&b.w_gate, gate), (&b.w_up, up)]);
+            silu_mul(gate, up);
+            acts.quantize(gate, c.ffn_dim);
+            b.w_down.matmul(&acts, proj);
+            h.iter_mut().zip(proj.iter()).for_each(|(a, p)| *a += p);
         }
         cache.len += n;
-        let last = &h[(n - 1) * dim..];
+        let last = &h[..dim];
         rms_norm_into(last, &self.output_norm, c.rms_eps, &mut x[..dim]);
         acts.quantize(&x[..dim], dim);
         let mut logits = vec![0.0f32; c.vocab_size];
