@@ -237,3 +237,117 @@ pub unsafe fn dot_q8_0_n<const N: usize>(w: &[u8], a: &[ActRow; N]) -> [f32; N] 
     }
     std::array::from_fn(|t| hsum(acc[t]))
 }
+
+/// `R` weight rows (each `row_bytes` long, consecutive in `w`) times one
+/// activation row: the rows' accumulation chains interleaved, so the CPU
+/// overlaps them, and each activation block loaded once. Each row is summed
+/// exactly as by the one-row kernel, so the results are the same bits.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn rows_q4_0<const R: usize>(w: &[u8], a: ActRow) -> [f32; R] {
+    let rb = w.len() / R;
+    let nb = check(&w[..rb], 18, &a);
+    assert_eq!(w.len(), R * rb, "rows_q4_0: {R} rows");
+    let qp = a.qs.as_ptr();
+    let wp: [*const u8; R] = std::array::from_fn(|r| w.as_ptr().add(r * rb));
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut b = 0;
+    // SAFETY (every pointer below): blocks b and b + 1 of each row lie in w
+    // and their codes in a.qs (checked above).
+    while b + 2 <= nb {
+        let y = qp.add(b * 32);
+        let (da0, da1) = (a.d[b], a.d[b + 1]);
+        for r in 0..R {
+            let (blk0, blk1) = (wp[r].add(b * 18), wp[r].add(b * 18 + 18));
+            let p = lanes(nibbles2(blk0.add(2), blk1.add(2)), y, 8);
+            acc[r] = accumulate(acc[r], p, halves(blk0).0 * da0, halves(blk1).0 * da1);
+        }
+        b += 2;
+    }
+    if b < nb {
+        for r in 0..R {
+            acc[r] = step_q4_0(wp[r].add(b * 18), qp.add(b * 32), a.d[b], acc[r]);
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]))
+}
+
+/// As [`rows_q4_0`], for Q4_1.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn rows_q4_1<const R: usize>(w: &[u8], a: ActRow) -> [f32; R] {
+    let rb = w.len() / R;
+    let nb = check(&w[..rb], 20, &a);
+    assert_eq!(w.len(), R * rb, "rows_q4_1: {R} rows");
+    let qp = a.qs.as_ptr();
+    let wp: [*const u8; R] = std::array::from_fn(|r| w.as_ptr().add(r * rb));
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut offsets = [0.0f32; R];
+    let mut b = 0;
+    // SAFETY: as in rows_q4_0.
+    while b + 2 <= nb {
+        let y = qp.add(b * 32);
+        let (da0, da1, sa0, sa1) = (a.d[b], a.d[b + 1], a.s[b], a.s[b + 1]);
+        for r in 0..R {
+            let (blk0, blk1) = (wp[r].add(b * 20), wp[r].add(b * 20 + 20));
+            let ((d0, m0), (d1, m1)) = (halves(blk0), halves(blk1));
+            let p = lanes(nibbles2(blk0.add(4), blk1.add(4)), y, 0);
+            acc[r] = accumulate(acc[r], p, d0 * da0, d1 * da1);
+            offsets[r] += m0 * sa0;
+            offsets[r] += m1 * sa1;
+        }
+        b += 2;
+    }
+    if b < nb {
+        for r in 0..R {
+            offsets[r] += step_q4_1(
+                wp[r].add(b * 20),
+                qp.add(b * 32),
+                a.d[b],
+                a.s[b],
+                &mut acc[r],
+            );
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]) + offsets[r])
+}
+
+/// As [`rows_q4_0`], for Q8_0.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn rows_q8_0<const R: usize>(w: &[u8], a: ActRow) -> [f32; R] {
+    let rb = w.len() / R;
+    let nb = check(&w[..rb], 34, &a);
+    assert_eq!(w.len(), R * rb, "rows_q8_0: {R} rows");
+    let qp = a.qs.as_ptr();
+    let wp: [*const u8; R] = std::array::from_fn(|r| w.as_ptr().add(r * rb));
+    let flip = _mm256_set1_epi8(-128);
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut b = 0;
+    // SAFETY: as in rows_q4_0.
+    while b + 2 <= nb {
+        let y = qp.add(b * 32);
+        let (da0, da1) = (a.d[b], a.d[b + 1]);
+        for r in 0..R {
+            let (blk0, blk1) = (wp[r].add(b * 34), wp[r].add(b * 34 + 34));
+            let x0 = _mm256_xor_si256(_mm256_loadu_si256(blk0.add(2) as *const _), flip);
+            let x1 = _mm256_xor_si256(_mm256_loadu_si256(blk1.add(2) as *const _), flip);
+            let x = _mm512_inserti64x4(_mm512_castsi256_si512(x0), x1, 1);
+            let p = lanes(x, y, -128);
+            acc[r] = accumulate(acc[r], p, halves(blk0).0 * da0, halves(blk1).0 * da1);
+        }
+        b += 2;
+    }
+    if b < nb {
+        for r in 0..R {
+            acc[r] = step_q8_0(wp[r].add(b * 34), qp.add(b * 32), a.d[b], acc[r]);
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]))
+}

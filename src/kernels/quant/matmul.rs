@@ -29,6 +29,8 @@ pub struct RowDot {
     kernel: Kernel,
     /// Four activation rows at once (AVX-512 only; else four single calls).
     four: Option<unsafe fn(&[u8], &[ActRow; 4]) -> [f32; 4]>,
+    /// Four consecutive weight rows at once (AVX-512 only).
+    rows4: Option<unsafe fn(&[u8], ActRow) -> [f32; 4]>,
 }
 
 #[derive(Clone, Copy)]
@@ -68,10 +70,17 @@ impl RowDot {
             (GgmlType::Q8_0, Simd::Avx512) => Some(dot_avx512::dot_q8_0_n::<4>),
             _ => None,
         };
+        let rows4: Option<unsafe fn(&[u8], ActRow) -> [f32; 4]> = match (dtype, level) {
+            (GgmlType::Q4_0, Simd::Avx512) => Some(dot_avx512::rows_q4_0::<4>),
+            (GgmlType::Q4_1, Simd::Avx512) => Some(dot_avx512::rows_q4_1::<4>),
+            (GgmlType::Q8_0, Simd::Avx512) => Some(dot_avx512::rows_q8_0::<4>),
+            _ => None,
+        };
         RowDot {
             dtype,
             kernel,
             four,
+            rows4,
         }
     }
 
@@ -86,6 +95,21 @@ impl RowDot {
                 let mut row = vec![0.0f32; a.values.len()];
                 dequantize_row(self.dtype, w, &mut row);
                 row.iter().zip(a.values).map(|(x, y)| x * y).sum()
+            }
+        }
+    }
+
+    /// The dot products of four consecutive weight rows (`w`, four rows'
+    /// bytes) with activation row `a`: the same values as four calls of
+    /// [`RowDot::dot`].
+    #[inline]
+    pub fn rows4(&self, w: &[u8], a: ActRow) -> [f32; 4] {
+        match self.rows4 {
+            // SAFETY: `new` checked that the CPU has the kernel's instructions.
+            Some(f) => unsafe { f(w, a) },
+            None => {
+                let rb = w.len() / 4;
+                std::array::from_fn(|r| self.dot(&w[r * rb..(r + 1) * rb], a))
             }
         }
     }
@@ -201,8 +225,14 @@ pub fn quant_matmul_fused(level: Simd, mats: &mut [MatJob], x: &Q8Activations) {
             let a = x.row(0);
             // SAFETY: task i alone writes rows r0..r1 of this output.
             let o = unsafe { p.out.slice(r0..r1) };
-            for (y, r) in o.iter_mut().zip(r0..r1) {
-                *y = p.dot.dot(wr(r), a);
+            let mut r = r0;
+            while r + 4 <= r1 {
+                let v = p.dot.rows4(&p.w[r * p.row_bytes..(r + 4) * p.row_bytes], a);
+                o[r - r0..r - r0 + 4].copy_from_slice(&v);
+                r += 4;
+            }
+            for r in r..r1 {
+                o[r - r0] = p.dot.dot(wr(r), a);
             }
             return;
         }
