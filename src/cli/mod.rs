@@ -2,13 +2,16 @@
 
 pub mod bench;
 mod boundary;
+mod chat;
 mod compare;
 mod eval;
 mod explain;
 pub mod generate;
+pub mod llm;
 mod predict;
 mod show_data;
 mod summary;
+mod summary_gguf;
 mod train;
 mod visualize;
 
@@ -32,7 +35,7 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Classify images (PNG/JPEG) or CSV rows with a trained run (or predict their values, for a regression).
     Predict(predict::PredictArgs),
-    /// Print the layers, output shapes and parameter counts of a config or run.
+    /// Print the layers, output shapes and parameter counts of a config or run, or a GGUF file's architecture and tensors.
     Summary(summary::SummaryArgs),
     /// Print a small network's forward pass number by number.
     Explain(explain::ExplainArgs),
@@ -44,8 +47,10 @@ pub enum Command {
     ShowData(show_data::ShowDataArgs),
     /// Draw a CNN's first-layer filters and the feature maps of each convolution for one image.
     Visualize(visualize::VisualizeArgs),
-    /// Generate text with a trained language model, streamed as it is made.
+    /// Generate text with a trained language model or a GGUF model (--model), streamed as it is made.
     Generate(generate::GenerateArgs),
+    /// Chat with a GGUF chat model (SmolLM2-135M-Instruct by default): /reset, /exit.
+    Chat(chat::ChatArgs),
     /// Measure throughput (GEMM GFLOP/s, MLP training and inference samples/s).
     Bench(bench::BenchArgs),
 }
@@ -61,6 +66,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Explain(a) => explain::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Chat(a) => chat::run(a),
         Command::ShowData(a) => show_data::run(a),
         Command::Visualize(a) => visualize::run(a),
         Command::Boundary(a) => boundary::run(a),

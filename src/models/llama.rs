@@ -25,6 +25,7 @@ use crate::kernels::transformer::{
     attend, f32_to_f16_slice, rms_norm_into, rope_angles, rope_apply, silu_mul, AttnScratch,
     SumOrder,
 };
+use crate::models::generate::{Decoder, LanguageModel};
 use crate::tensor::QuantTensor;
 
 thread_local! {
@@ -249,6 +250,23 @@ impl Llama {
         &self.config
     }
 
+    /// Bytes of weights one decoded token reads: every matrix once (the
+    /// embedding's one row aside), the output head included.
+    pub fn weight_bytes_per_token(&self) -> usize {
+        let blocks: usize = self
+            .blocks
+            .iter()
+            .map(|b| {
+                [&b.wq, &b.wk, &b.wv, &b.wo, &b.w_gate, &b.w_up, &b.w_down]
+                    .iter()
+                    .map(|m| m.bytes().len())
+                    .sum::<usize>()
+                    + 4 * (b.attn_norm.len() + b.ffn_norm.len())
+            })
+            .sum();
+        blocks + self.output.bytes().len() + self.embed.row_bytes()
+    }
+
     /// An empty cache for up to `capacity` positions (at most the context
     /// window).
     pub fn new_cache(&self, capacity: usize) -> KvCache {
@@ -340,6 +358,12 @@ impl Llama {
                     &sin[r],
                 );
             }
+            if cache.keys[l].capacity() == 0 {
+                // The whole window at once: pages are touched (made
+                // resident) only as positions fill, and nothing is copied.
+                cache.keys[l].reserve_exact(cache.capacity * kv_dim);
+                cache.values[l].reserve_exact(cache.capacity * kv_dim);
+            }
             let old = cache.keys[l].len();
             cache.keys[l].resize(old + k.len(), 0);
             cache.values[l].resize(old + v.len(), 0);
@@ -399,5 +423,98 @@ impl Llama {
         let mut logits = vec![0.0f32; c.vocab_size];
         self.output.matmul(&acts, &mut logits);
         Ok(logits)
+    }
+}
+
+/// A decoder over a [`KvCache`]: each `feed` runs only the new tokens.
+///
+/// Past the window (`capacity` positions): the decoder keeps the last half
+/// of the window's tokens, clears the cache and runs them again (a sliding
+/// window by recomputation; a user of the decoder who wants another policy,
+/// such as the chat's dropping of whole turns, keeps within the window).
+pub struct LlamaDecoder<'a> {
+    model: &'a Llama,
+    cache: KvCache,
+    /// The tokens whose keys and values are in the cache.
+    tokens: Vec<u32>,
+}
+
+impl<'a> LlamaDecoder<'a> {
+    /// A decoder whose cache holds up to `capacity` positions (at most the
+    /// model's context window).
+    pub fn new(model: &'a Llama, capacity: usize) -> LlamaDecoder<'a> {
+        LlamaDecoder {
+            model,
+            cache: model.new_cache(capacity.max(1)),
+            tokens: Vec::new(),
+        }
+    }
+
+    /// Runs `tokens` after the cached ones; an error for a token id outside
+    /// the vocabulary. Slides the window when it would overflow.
+    pub fn try_feed(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let cap = self.cache.capacity();
+        if self.cache.len() + tokens.len() > cap {
+            let mut all = std::mem::take(&mut self.tokens);
+            all.extend_from_slice(tokens);
+            let keep = if tokens.len() > cap / 2 { cap } else { cap / 2 };
+            let kept = all.split_off(all.len() - keep.min(all.len()));
+            self.cache.clear();
+            let logits = self.model.forward(&kept, &mut self.cache)?;
+            self.tokens = kept;
+            return Ok(logits);
+        }
+        let logits = self.model.forward(tokens, &mut self.cache)?;
+        self.tokens.extend_from_slice(tokens);
+        Ok(logits)
+    }
+
+    /// Forgets everything (a new conversation); keeps the allocations.
+    pub fn reset(&mut self) {
+        self.cache.clear();
+        self.tokens.clear();
+    }
+
+    /// The tokens in the cache.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    /// Most positions the cache holds.
+    pub fn capacity(&self) -> usize {
+        self.cache.capacity()
+    }
+
+    /// Bytes held by the cache's keys and values.
+    pub fn cache_bytes(&self) -> usize {
+        self.cache.bytes()
+    }
+}
+
+impl Decoder for LlamaDecoder<'_> {
+    /// Panics on a token id outside the vocabulary (a tokenizer of another
+    /// model): use [`LlamaDecoder::try_feed`] to get the error instead.
+    fn feed(&mut self, tokens: &[u32]) -> Vec<f32> {
+        self.try_feed(tokens)
+            .unwrap_or_else(|e| panic!("LlamaDecoder::feed: {e}"))
+    }
+
+    fn position(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+impl LanguageModel for Llama {
+    fn vocab_size(&self) -> usize {
+        self.config.vocab_size
+    }
+
+    fn context_window(&self) -> Option<usize> {
+        Some(self.config.context_length)
+    }
+
+    /// A decoder over the whole context window (its cache grows as it fills).
+    fn decoder(&self) -> Box<dyn Decoder + '_> {
+        Box::new(LlamaDecoder::new(self, self.config.context_length))
     }
 }

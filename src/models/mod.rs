@@ -13,6 +13,7 @@
 
 mod builder;
 pub mod char_rnn;
+pub mod chat;
 mod conv_layers;
 pub mod generate;
 pub mod layer_spec;
@@ -25,7 +26,7 @@ use serde::Serialize;
 pub use crate::schema::SizeSpec;
 pub use builder::{build_sequential, LayerInfo};
 pub use char_rnn::{CharRnn, CharRnnConfig};
-pub use generate::{generate, Decoder, LanguageModel, Sampler, SamplingOptions};
+pub use generate::{generate, generate_from, Decoder, LanguageModel, Sampler, SamplingOptions};
 pub use layer_spec::{LayerSpec, LAYER_TYPES};
 pub use sequential::{SequentialConfig, SequentialModel};
 pub use task::Task;
