@@ -15,14 +15,18 @@ use crate::models::llama::Llama;
 /// Where `scripts/fetch-smollm2.sh` puts the model.
 pub const DEFAULT_MODEL: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
+/// The KV cache's positions unless `--ctx` says otherwise.
+pub const DEFAULT_CTX: usize = 2048;
+
 /// The model options of `generate --model` and `chat`.
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Most positions the model attends to (its KV cache), at most the
-    /// model's context window (SmolLM2: 8192). Each position costs the
-    /// cache 2 x blocks x kv_width x 2 bytes (SmolLM2: 23 KB).
-    #[arg(long, default_value_t = 2048)]
-    pub ctx: usize,
+    /// Most positions the model attends to (its KV cache): default 2048 or
+    /// the model's context window if smaller (SmolLM2's: 8192). Each
+    /// position costs the cache 2 x blocks x kv_width x 2 bytes (SmolLM2:
+    /// 23 KB).
+    #[arg(long)]
+    pub ctx: Option<usize>,
     /// Worker threads (default: all cores, or RAYON_NUM_THREADS).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -77,17 +81,18 @@ pub fn load(path: &Path, args: &ModelArgs) -> Result<Loaded> {
             c.vocab_size
         )));
     }
-    if args.ctx < 16 || args.ctx > c.context_length {
+    let ctx = args.ctx.unwrap_or(DEFAULT_CTX.min(c.context_length));
+    if ctx < 16 || ctx > c.context_length {
         return Err(Error::new(format!(
-            "--ctx must be between 16 and the model's context window of {} tokens, found {}",
-            c.context_length, args.ctx
+            "--ctx must be between 16 and the model's context window of {} tokens, found {ctx}",
+            c.context_length
         )));
     }
     Ok(Loaded {
         file,
         model,
         tokenizer,
-        ctx: args.ctx,
+        ctx,
     })
 }
 
