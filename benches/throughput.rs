@@ -8,7 +8,7 @@
 //!   cargo bench -- --threads 1      # on one worker thread
 //!   cargo bench -- --quick          # smoke run (figures not comparable)
 
-use nerve::cli::bench::{run_workloads, select, Options, Report};
+use nerve::cli::bench::{check_llm, run_workloads, select, Options, Report};
 
 /// As the `nerve` binary: large buffers at cache-line alignment.
 #[global_allocator]
@@ -49,7 +49,12 @@ fn main() {
             }
         }
     }
-    let reports: Vec<Report> = match run_workloads(&workloads, threads, &Options { quick }, json) {
+    let opts = Options::new(quick);
+    if let Err(e) = check_llm(&mut workloads, &opts, names.iter().all(|n| n != "all")) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+    let reports: Vec<Report> = match run_workloads(&workloads, threads, &opts, json) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,10 +1,18 @@
 //! `nerve generate RUN_DIR --prompt "ROMEO:" --tokens 500`: text from a
 //! trained language model, streamed as it is made.
+//! `nerve generate --model PATH.gguf --prompt "..."`: plain completion by a
+//! pretrained GGUF model (SmolLM2), its prompt tokenized by its own BPE.
 //!
-//! Prints the prompt, then each new character as soon as it is sampled
+//! Prints the prompt, then each new token's text as soon as it is sampled
 //! (temperature, top-k, top-p, seed: see `models::generate`). The model's
 //! state (a recurrent state, a KV cache) carries from token to token, so
 //! nothing is recomputed. Ends with the speed on stderr.
+//!
+//! With `--model`: a prompt longer than the context window (`--ctx`) is an
+//! error; generation that runs past it slides the window (the decoder keeps
+//! the last half of the window and recomputes it, see `LlamaDecoder`). It
+//! stops at a control token (`<|im_end|>`, `<|endoftext|>`) or after
+//! `--tokens`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,9 +20,11 @@ use std::time::Instant;
 
 use clap::Args;
 
+use super::llm::{self, io_err, ModelArgs, TextStream};
 use crate::data::CharTokenizer;
 use crate::error::{Error, Result};
-use crate::models::{generate_with, Sampler, SamplingOptions};
+use crate::models::llama::LlamaDecoder;
+use crate::models::{generate_from, generate_with, Sampler, SamplingOptions};
 use crate::train::{load_run, RunPaths};
 
 /// Sampling options shared by `generate` and `chat`.
@@ -61,11 +71,18 @@ impl SamplingArgs {
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
     /// A run directory of a language model trained by `nerve train`.
-    pub run_dir: PathBuf,
+    #[arg(required_unless_present = "model", conflicts_with = "model")]
+    pub run_dir: Option<PathBuf>,
+    /// A pretrained GGUF model instead of a run (SmolLM2-135M-Instruct:
+    /// `bash scripts/fetch-smollm2.sh` puts it in models/).
+    #[arg(long, value_name = "PATH.gguf")]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub model_args: ModelArgs,
     /// The text to continue.
     #[arg(long, default_value = "")]
     pub prompt: String,
-    /// How many tokens (characters) to generate.
+    /// How many tokens (characters, for a char model) to generate at most.
     #[arg(long, default_value_t = 500, allow_negative_numbers = true)]
     pub tokens: i64,
     /// A model with a context window (a GPT): once the window is full, it
@@ -86,17 +103,24 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         )));
     }
     let opts = args.sampling.options()?;
-    let run = load_run(&args.run_dir)?;
+    let Some(run_dir) = args.run_dir.clone() else {
+        let path = args
+            .model
+            .clone()
+            .expect("clap requires RUN_DIR or --model");
+        return run_gguf(&path, &args, opts);
+    };
+    let run = load_run(&run_dir)?;
     let Some(lm) = run.model.as_language_model() else {
         return Err(Error::new(format!(
             "{} is a \"{}\" model trained for {}; `nerve generate` needs a language model \
              (model.arch = \"char_rnn\" or \"gpt\" on dataset = \"text\")",
-            args.run_dir.display(),
+            run_dir.display(),
             run.model.arch(),
             run.meta.task().name()
         )));
     };
-    let vocab = CharTokenizer::load(&RunPaths::new(&args.run_dir).vocab())?;
+    let vocab = CharTokenizer::load(&RunPaths::new(&run_dir).vocab())?;
     let prompt = if args.prompt.is_empty() {
         // Start from a newline, as a text starts a line.
         if vocab.encode("\n").is_err() {
@@ -164,10 +188,65 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-/// A closed stdout (`| head`) ends the program quietly; other write errors are errors.
-fn io_err(e: std::io::Error) -> Error {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        std::process::exit(0);
+/// `generate --model PATH.gguf`: plain completion.
+fn run_gguf(path: &std::path::Path, args: &GenerateArgs, opts: SamplingOptions) -> Result<()> {
+    let m = llm::load(path, &args.model_args)?;
+    if args.prompt.is_empty() {
+        return Err(Error::new(
+            "give a --prompt: a pretrained model continues the text it is given",
+        ));
     }
-    Error::new(format!("cannot write the text: {e}"))
+    let ids = m.tokenizer.encode(&args.prompt);
+    if ids.len() > m.ctx {
+        return Err(Error::new(format!(
+            "--prompt has {} tokens, more than the context window of {} (--ctx; the model's \
+             limit is {}): shorten it or raise --ctx",
+            ids.len(),
+            m.ctx,
+            m.model.config().context_length
+        )));
+    }
+    let mut out = std::io::stdout().lock();
+    write!(out, "{}", args.prompt).map_err(io_err)?;
+    out.flush().map_err(io_err)?;
+    let mut text = TextStream::new(&m.tokenizer, out);
+    let mut sampler = Sampler::new(opts)?;
+    let mut dec = LlamaDecoder::new(&m.model, m.ctx);
+    let start = Instant::now();
+    let mut first: Option<Instant> = None;
+    let mut failed = None;
+    let mut stopped = false;
+    let made = generate_from(&mut dec, &ids, args.tokens as usize, &mut sampler, |t| {
+        first.get_or_insert_with(Instant::now);
+        if m.tokenizer.is_special(t) {
+            stopped = true;
+            return false;
+        }
+        match text.push(t) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(io_err(e));
+    }
+    text.finish().map_err(io_err)?;
+    println!();
+    let end = Instant::now();
+    let first = first.unwrap_or(end);
+    // Tokens after the first each cost one decoding step.
+    let decoded = made.len().saturating_sub(1);
+    eprintln!(
+        "{}{}",
+        llm::speed_line(ids.len(), first - start, decoded, end - first),
+        if stopped {
+            " (stopped at the end-of-text token)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
 }

@@ -3,15 +3,18 @@
 mod attention;
 pub mod bench;
 mod boundary;
+mod chat;
 mod compare;
 mod draw;
 mod eval;
 mod explain;
 pub mod generate;
+pub mod llm;
 mod predict;
 mod serve;
 mod show_data;
 mod summary;
+mod summary_gguf;
 mod train;
 mod visualize;
 
@@ -35,7 +38,7 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Classify images (PNG/JPEG) or CSV rows with a trained run (or predict their values, for a regression).
     Predict(predict::PredictArgs),
-    /// Print the layers, output shapes and parameter counts of a config or run.
+    /// Print the layers, output shapes and parameter counts of a config or run, or a GGUF file's architecture and tensors.
     Summary(summary::SummaryArgs),
     /// Print a small network's forward pass number by number.
     Explain(explain::ExplainArgs),
@@ -51,8 +54,10 @@ pub enum Command {
     Visualize(visualize::VisualizeArgs),
     /// Draw a GPT's attention weights over a prompt: every layer and head as a heat map.
     Attention(attention::AttentionArgs),
-    /// Generate text with a trained language model, streamed as it is made.
+    /// Generate text with a trained language model or a GGUF model (--model), streamed as it is made.
     Generate(generate::GenerateArgs),
+    /// Chat with a GGUF chat model (SmolLM2-135M-Instruct by default): /reset, /exit.
+    Chat(chat::ChatArgs),
     /// A local web page where a small network learns 2-D data live (decision boundary, neurons, loss curves).
     Playground(serve::PlaygroundArgs),
     /// A local web page with every run under a folder: curves (live), configs, metrics, confusion matrices, samples.
@@ -73,6 +78,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Attention(a) => attention::run(a),
+        Command::Chat(a) => chat::run(a),
         Command::ShowData(a) => show_data::run(a),
         Command::Visualize(a) => visualize::run(a),
         Command::Boundary(a) => boundary::run(a),

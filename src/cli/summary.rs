@@ -1,4 +1,6 @@
 //! `nerve summary CONFIG|RUN_DIR`: layers, output shapes, parameter counts.
+//! `nerve summary PATH.gguf`: a GGUF model's architecture, tensors, types
+//! and sizes (`summary_gguf.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -11,11 +13,14 @@ use crate::train::{load_data, load_run};
 
 #[derive(Args, Debug)]
 pub struct SummaryArgs {
-    /// A TOML config or a run directory.
+    /// A TOML config, a run directory, or a GGUF model file.
     pub target: PathBuf,
 }
 
 pub fn run(args: SummaryArgs) -> Result<()> {
+    if args.target.is_file() && super::summary_gguf::is_gguf(&args.target) {
+        return super::summary_gguf::run(&args.target);
+    }
     let (layers, input) = if args.target.is_dir() {
         let run = load_run(&args.target)?;
         (run.model.summary(), run.meta.input_shape)

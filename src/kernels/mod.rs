@@ -17,6 +17,7 @@ pub mod quant;
 pub mod rnn;
 pub(crate) mod simd;
 mod softmax;
+pub mod spin_pool;
 #[cfg(test)]
 mod test_values;
 pub mod transformer;

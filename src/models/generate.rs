@@ -219,6 +219,19 @@ pub fn generate_with(
     prompt: &[u32],
     max_new: usize,
     sampler: &mut Sampler,
+    on_token: impl FnMut(u32) -> bool,
+) -> Vec<u32> {
+    generate_from(&mut *dec, prompt, max_new, sampler, on_token)
+}
+
+/// [`generate`] on a decoder that already holds a state (a conversation's
+/// earlier turns): feeds `prompt` after what it has seen, then samples.
+/// The last new token is not fed (the next call's prompt follows it).
+pub fn generate_from(
+    dec: &mut dyn Decoder,
+    prompt: &[u32],
+    max_new: usize,
+    sampler: &mut Sampler,
     mut on_token: impl FnMut(u32) -> bool,
 ) -> Vec<u32> {
     let mut out = Vec::with_capacity(max_new);

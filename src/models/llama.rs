@@ -20,11 +20,18 @@
 use crate::error::{Error, Result};
 use crate::io::gguf::GgufFile;
 use crate::kernels::quant::Q8Activations;
+use crate::kernels::spin_pool::{self, SharedMut};
 use crate::kernels::transformer::{
     attend, f32_to_f16_slice, rms_norm_into, rope_angles, rope_apply, silu_mul, AttnScratch,
     SumOrder,
 };
+use crate::models::generate::{Decoder, LanguageModel};
 use crate::tensor::QuantTensor;
+
+thread_local! {
+    /// Each thread's attention scratch, reused from call to call.
+    static SCRATCH: std::cell::RefCell<AttnScratch> = std::cell::RefCell::default();
+}
 
 /// The shape of a llama model, read from `llama.*` metadata.
 #[derive(Clone, Debug, PartialEq)]
@@ -243,6 +250,23 @@ impl Llama {
         &self.config
     }
 
+    /// Bytes of weights one decoded token reads: every matrix once (the
+    /// embedding's one row aside), the output head included.
+    pub fn weight_bytes_per_token(&self) -> usize {
+        let blocks: usize = self
+            .blocks
+            .iter()
+            .map(|b| {
+                [&b.wq, &b.wk, &b.wv, &b.wo, &b.w_gate, &b.w_up, &b.w_down]
+                    .iter()
+                    .map(|m| m.bytes().len())
+                    .sum::<usize>()
+                    + 4 * (b.attn_norm.len() + b.ffn_norm.len())
+            })
+            .sum();
+        blocks + self.output.bytes().len() + self.embed.row_bytes()
+    }
+
     /// An empty cache for up to `capacity` positions (at most the context
     /// window).
     pub fn new_cache(&self, capacity: usize) -> KvCache {
@@ -302,19 +326,23 @@ impl Llama {
                 &mut sin[r],
             );
         }
-        let mut scratch = AttnScratch::default();
         let group = c.n_heads / c.n_kv_heads;
         let order = if n == 1 {
             SumOrder::OneQuery
         } else {
             SumOrder::Batch
         };
+        let pool = spin_pool::global();
+        // Rows still carried: all of them until the last block's attention,
+        // then only the last token's (the only one whose logits are asked for).
+        let mut rows = n;
         for (l, b) in self.blocks.iter().enumerate() {
             rms_norm_into(&h, &b.attn_norm, c.rms_eps, &mut x);
             acts.quantize(&x, dim);
-            b.wq.matmul(&acts, &mut q);
-            b.wk.matmul(&acts, &mut k);
-            b.wv.matmul(&acts, &mut v);
+            QuantTensor::matmul_fused(
+                &acts,
+                &mut [(&b.wq, &mut q), (&b.wk, &mut k), (&b.wv, &mut v)],
+            );
             for t in 0..n {
                 let r = t * hd / 2..(t + 1) * hd / 2;
                 rope_apply(
@@ -330,59 +358,163 @@ impl Llama {
                     &sin[r],
                 );
             }
+            if cache.keys[l].capacity() == 0 {
+                // The whole window at once: pages are touched (made
+                // resident) only as positions fill, and nothing is copied.
+                cache.keys[l].reserve_exact(cache.capacity * kv_dim);
+                cache.values[l].reserve_exact(cache.capacity * kv_dim);
+            }
             let old = cache.keys[l].len();
             cache.keys[l].resize(old + k.len(), 0);
             cache.values[l].resize(old + v.len(), 0);
             f32_to_f16_slice(&k, &mut cache.keys[l][old..]);
             f32_to_f16_slice(&v, &mut cache.values[l][old..]);
             let (keys, values) = (&cache.keys[l], &cache.values[l]);
-            let one_row = |t: usize, row: &mut [f32], scratch: &mut AttnScratch| {
-                let seen = start + t + 1;
-                for head in 0..c.n_heads {
-                    let kv = head / group;
-                    let o = head * hd;
-                    let qo = t * dim + o;
+            let last = l + 1 == self.blocks.len();
+            // The last block needs only the last token's attention.
+            let first_row = if last { n - 1 } else { 0 };
+            let out = SharedMut::new(&mut att);
+            // One task per (token, head): the heads of a token write disjoint
+            // parts of its row of `att`.
+            let task = |i: usize| {
+                let (t, head) = (first_row + i / c.n_heads, i % c.n_heads);
+                let o = head * hd;
+                // SAFETY: task i alone writes head `head` of token t.
+                let row = unsafe { out.slice(t * dim + o..t * dim + o + hd) };
+                SCRATCH.with_borrow_mut(|scratch| {
                     attend(
-                        &q[qo..qo + hd],
+                        &q[t * dim + o..t * dim + o + hd],
                         keys,
                         values,
-                        seen,
+                        start + t + 1,
                         kv_dim,
-                        kv * hd,
+                        (head / group) * hd,
                         scratch,
-                        &mut row[o..o + hd],
+                        row,
                         order,
-                    );
-                }
+                    )
+                });
             };
-            if n == 1 {
-                one_row(0, &mut att, &mut scratch);
-            } else {
-                use rayon::prelude::*;
-                att.par_chunks_mut(dim)
-                    .enumerate()
-                    .for_each_init(AttnScratch::default, |scratch, (t, row)| {
-                        one_row(t, row, scratch)
-                    });
+            pool.run((n - first_row) * c.n_heads, &task);
+            if last && n > 1 {
+                // Keep the last token's rows only.
+                att.copy_within((n - 1) * dim..n * dim, 0);
+                h.copy_within((n - 1) * dim..n * dim, 0);
+                rows = 1;
             }
-            acts.quantize(&att, dim);
-            b.wo.matmul(&acts, &mut proj);
-            h.iter_mut().zip(&proj).for_each(|(a, p)| *a += p);
-            rms_norm_into(&h, &b.ffn_norm, c.rms_eps, &mut x);
-            acts.quantize(&x, dim);
-            b.w_gate.matmul(&acts, &mut gate);
-            b.w_up.matmul(&acts, &mut up);
-            silu_mul(&mut gate, &up);
-            acts.quantize(&gate, c.ffn_dim);
-            b.w_down.matmul(&acts, &mut proj);
-            h.iter_mut().zip(&proj).for_each(|(a, p)| *a += p);
+            let (att, h) = (&att[..rows * dim], &mut h[..rows * dim]);
+            let (x, proj) = (&mut x[..rows * dim], &mut proj[..rows * dim]);
+            let (gate, up) = (&mut gate[..rows * c.ffn_dim], &mut up[..rows * c.ffn_dim]);
+            acts.quantize(att, dim);
+            b.wo.matmul(&acts, proj);
+            h.iter_mut().zip(proj.iter()).for_each(|(a, p)| *a += p);
+            rms_norm_into(h, &b.ffn_norm, c.rms_eps, x);
+            acts.quantize(x, dim);
+            QuantTensor::matmul_fused(&acts, &mut [(&b.w_gate, gate), (&b.w_up, up)]);
+            silu_mul(gate, up);
+            acts.quantize(gate, c.ffn_dim);
+            b.w_down.matmul(&acts, proj);
+            h.iter_mut().zip(proj.iter()).for_each(|(a, p)| *a += p);
         }
         cache.len += n;
-        let last = &h[(n - 1) * dim..];
+        let last = &h[..dim];
         rms_norm_into(last, &self.output_norm, c.rms_eps, &mut x[..dim]);
         acts.quantize(&x[..dim], dim);
         let mut logits = vec![0.0f32; c.vocab_size];
         self.output.matmul(&acts, &mut logits);
         Ok(logits)
+    }
+}
+
+/// A decoder over a [`KvCache`]: each `feed` runs only the new tokens.
+///
+/// Past the window (`capacity` positions): the decoder keeps the last half
+/// of the window's tokens, clears the cache and runs them again (a sliding
+/// window by recomputation; a user of the decoder who wants another policy,
+/// such as the chat's dropping of whole turns, keeps within the window).
+pub struct LlamaDecoder<'a> {
+    model: &'a Llama,
+    cache: KvCache,
+    /// The tokens whose keys and values are in the cache.
+    tokens: Vec<u32>,
+}
+
+impl<'a> LlamaDecoder<'a> {
+    /// A decoder whose cache holds up to `capacity` positions (at most the
+    /// model's context window).
+    pub fn new(model: &'a Llama, capacity: usize) -> LlamaDecoder<'a> {
+        LlamaDecoder {
+            model,
+            cache: model.new_cache(capacity.max(1)),
+            tokens: Vec::new(),
+        }
+    }
+
+    /// Runs `tokens` after the cached ones; an error for a token id outside
+    /// the vocabulary. Slides the window when it would overflow.
+    pub fn try_feed(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let cap = self.cache.capacity();
+        if self.cache.len() + tokens.len() > cap {
+            let mut all = std::mem::take(&mut self.tokens);
+            all.extend_from_slice(tokens);
+            let keep = if tokens.len() > cap / 2 { cap } else { cap / 2 };
+            let kept = all.split_off(all.len() - keep.min(all.len()));
+            self.cache.clear();
+            let logits = self.model.forward(&kept, &mut self.cache)?;
+            self.tokens = kept;
+            return Ok(logits);
+        }
+        let logits = self.model.forward(tokens, &mut self.cache)?;
+        self.tokens.extend_from_slice(tokens);
+        Ok(logits)
+    }
+
+    /// Forgets everything (a new conversation); keeps the allocations.
+    pub fn reset(&mut self) {
+        self.cache.clear();
+        self.tokens.clear();
+    }
+
+    /// The tokens in the cache.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    /// Most positions the cache holds.
+    pub fn capacity(&self) -> usize {
+        self.cache.capacity()
+    }
+
+    /// Bytes held by the cache's keys and values.
+    pub fn cache_bytes(&self) -> usize {
+        self.cache.bytes()
+    }
+}
+
+impl Decoder for LlamaDecoder<'_> {
+    /// Panics on a token id outside the vocabulary (a tokenizer of another
+    /// model): use [`LlamaDecoder::try_feed`] to get the error instead.
+    fn feed(&mut self, tokens: &[u32]) -> Vec<f32> {
+        self.try_feed(tokens)
+            .unwrap_or_else(|e| panic!("LlamaDecoder::feed: {e}"))
+    }
+
+    fn position(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+impl LanguageModel for Llama {
+    fn vocab_size(&self) -> usize {
+        self.config.vocab_size
+    }
+
+    fn context_window(&self) -> Option<usize> {
+        Some(self.config.context_length)
+    }
+
+    /// A decoder over the whole context window (its cache grows as it fills).
+    fn decoder(&self) -> Box<dyn Decoder + '_> {
+        Box::new(LlamaDecoder::new(self, self.config.context_length))
     }
 }

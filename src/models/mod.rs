@@ -13,6 +13,7 @@
 
 mod builder;
 pub mod char_rnn;
+pub mod chat;
 mod conv_layers;
 pub mod generate;
 pub mod gpt;
@@ -28,7 +29,9 @@ use serde::Serialize;
 pub use crate::schema::SizeSpec;
 pub use builder::{build_sequential, LayerInfo};
 pub use char_rnn::{CharRnn, CharRnnConfig};
-pub use generate::{generate, generate_with, Decoder, LanguageModel, Sampler, SamplingOptions};
+pub use generate::{
+    generate, generate_from, generate_with, Decoder, LanguageModel, Sampler, SamplingOptions,
+};
 pub use gpt::{Gpt, GptConfig, GptDecoder};
 pub use graph::{EdgeKind, GraphEdge, GraphNode, ModelGraph};
 pub use layer_spec::{LayerSpec, LAYER_TYPES};

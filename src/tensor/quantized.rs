@@ -8,7 +8,9 @@
 
 use std::sync::Arc;
 
-use crate::kernels::quant::{dequantize_row, quant_matmul, simd_level, GgmlType, Q8Activations};
+use crate::kernels::quant::{
+    dequantize_row, quant_matmul, quant_matmul_fused, simd_level, GgmlType, MatJob, Q8Activations,
+};
 
 /// A quantised matrix of `rows` x `cols` (row-major, ggml blocks per row).
 #[derive(Clone)]
@@ -87,6 +89,30 @@ impl QuantTensor {
             x.cols, self.cols
         );
         quant_matmul(simd_level(), self.dtype, self.bytes(), self.rows, x, out);
+    }
+}
+
+impl QuantTensor {
+    /// Y_i = X W_i^T into `out_i` for every pair, as one parallel job (the
+    /// same values as one `matmul` each; one hand-off to the threads).
+    pub fn matmul_fused(x: &Q8Activations, pairs: &mut [(&QuantTensor, &mut [f32])]) {
+        let mut jobs: Vec<MatJob> = pairs
+            .iter_mut()
+            .map(|(w, out)| {
+                assert_eq!(
+                    x.cols, w.cols,
+                    "QuantTensor::matmul_fused: {} columns, matrix has {}",
+                    x.cols, w.cols
+                );
+                MatJob {
+                    dtype: w.dtype,
+                    w: w.bytes(),
+                    rows: w.rows,
+                    out: &mut **out,
+                }
+            })
+            .collect();
+        quant_matmul_fused(simd_level(), &mut jobs, x);
     }
 }
 

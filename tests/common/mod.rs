@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests of tasks, diagnostics and experiments.
 #![allow(dead_code)]
 
+pub mod gguf;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

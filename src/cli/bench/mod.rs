@@ -10,6 +10,7 @@ pub mod cnn;
 pub mod dist;
 pub mod gemm;
 pub mod gpt;
+pub mod llm;
 pub mod lstm;
 pub mod mlp;
 
@@ -21,17 +22,19 @@ use serde_json::{json, Map, Value};
 use crate::error::{Error, Result};
 
 /// Every workload, in the order `all` runs them.
+/// (`all` runs `llm` only when its model file is there.)
 pub const WORKLOADS: &[Workload] = &[
     gemm::WORKLOAD,
     mlp::WORKLOAD,
     cnn::WORKLOAD,
     lstm::WORKLOAD,
     gpt::WORKLOAD,
+    llm::WORKLOAD,
 ];
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Which workload to run: gemm, mlp, cnn, lstm, gpt, or all.
+    /// Which workload to run: gemm, mlp, cnn, lstm, gpt, llm, or all.
     #[arg(default_value = "all")]
     pub workload: String,
     /// Print one JSON line instead of the table.
@@ -44,13 +47,56 @@ pub struct BenchArgs {
     /// comparable with the reference scripts.
     #[arg(long)]
     pub quick: bool,
+    /// The GGUF model of the `llm` workload.
+    #[arg(long, value_name = "PATH.gguf", default_value = crate::cli::llm::DEFAULT_MODEL)]
+    pub model: std::path::PathBuf,
 }
 
 /// Settings every workload sees.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Fewer repetitions and samples (smoke test).
     pub quick: bool,
+    /// The model file of the `llm` workload.
+    pub model: std::path::PathBuf,
+}
+
+impl Options {
+    pub fn new(quick: bool) -> Options {
+        Options {
+            quick,
+            model: crate::cli::llm::DEFAULT_MODEL.into(),
+        }
+    }
+}
+
+/// Checks the `llm` workload's model before anything runs: an explicit
+/// `llm` with a missing or bad model is an error (naming the fetch script);
+/// `all` leaves `llm` out when the model is absent, with a note.
+pub fn check_llm(
+    workloads: &mut Vec<&'static Workload>,
+    opts: &Options,
+    explicit: bool,
+) -> Result<()> {
+    if !workloads.iter().any(|w| w.name == llm::WORKLOAD.name) {
+        return Ok(());
+    }
+    if !opts.model.exists() && !explicit {
+        eprintln!(
+            "note: llm left out: {} is absent (`bash scripts/fetch-smollm2.sh` fetches it)",
+            opts.model.display()
+        );
+        workloads.retain(|w| w.name != llm::WORKLOAD.name);
+        return Ok(());
+    }
+    if !opts.model.exists() {
+        return Err(Error::new(format!(
+            "model file {} does not exist; run `bash scripts/fetch-smollm2.sh` to download \
+             SmolLM2-135M-Instruct, or give --model PATH.gguf",
+            opts.model.display()
+        )));
+    }
+    llm::open(&opts.model).map(|_| ())
 }
 
 /// One named benchmark.
@@ -185,8 +231,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if dist::is_dist(&args.workload) {
         return dist::run(&args.workload, args.threads, args.quick);
     }
-    let ws = select(&args.workload)?;
-    let opts = Options { quick: args.quick };
+    let mut ws = select(&args.workload)?;
+    let opts = Options {
+        quick: args.quick,
+        model: args.model.clone(),
+    };
+    check_llm(&mut ws, &opts, args.workload != "all")?;
     let reports = run_workloads(&ws, args.threads, &opts, args.json)?;
     if args.json {
         let line = if reports.len() == 1 {

@@ -90,7 +90,11 @@ fn quantize_blocks(x: &[f32], qs: &mut [i8], ds: &mut [f32], ss: &mut [f32]) {
         let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
         let mut sum = 0i32;
         for (q, &v) in qs[b * 32..b * 32 + 32].iter_mut().zip(xb) {
-            let r = (v * id).round_ties_even() as i32;
+            // Within ±127 for any block of normal numbers; the clamp only
+            // matters when 127 / amax overflows (amax subnormal) or a value
+            // is infinite, where the codes would otherwise saturate to
+            // i32::MAX and their sum overflow (found by fuzzing).
+            let r = ((v * id).round_ties_even() as i32).clamp(-127, 127);
             *q = r as i8;
             sum += r;
         }
@@ -124,6 +128,16 @@ mod tests {
         assert_eq!(&a.qs[..5], &[-127, 0, 2, -2, 63]);
         assert_eq!(a.d[0], 1.0);
         assert_eq!(a.s[0], (-127 + 2 - 2 + 63) as f32);
+        // A subnormal block: 127 / amax is infinite; the codes stay in range.
+        let mut tiny = [0.0f32; 32];
+        tiny[0] = 1e-45;
+        tiny[1] = -1e-45;
+        a.quantize(&tiny, 32);
+        assert_eq!((a.qs[0], a.qs[1], a.qs[2]), (127, -127, 0));
+        let mut inf = [1.0f32; 32];
+        inf[3] = f32::INFINITY;
+        a.quantize(&inf, 32);
+        assert!(a.qs.iter().all(|&q| (-127..=127).contains(&q)));
         a.quantize(&[0.0; 64], 32);
         assert!(a.qs.iter().all(|&q| q == 0) && a.d == [0.0, 0.0] && a.rows == 2);
     }

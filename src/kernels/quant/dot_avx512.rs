@@ -121,3 +121,233 @@ pub unsafe fn dot_q8_0(w: &[u8], a: ActRow) -> f32 {
     }
     hsum(acc)
 }
+
+/// One weight row times `N` activation rows at once: each weight block is
+/// loaded and unpacked once for all `N`. Each row's sum is accumulated
+/// exactly as by the one-row kernel (its own accumulator, the same order),
+/// so the results are the same bits.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn dot_q4_0_n<const N: usize>(w: &[u8], a: &[ActRow; N]) -> [f32; N] {
+    let nb = check(w, 18, &a[0]);
+    a.iter().for_each(|r| _ = check(w, 18, r));
+    let wp = w.as_ptr();
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut b = 0;
+    // SAFETY (every pointer below): blocks b and b + 1 lie in w and their
+    // codes in each a[t].qs (checked above).
+    while b + 2 <= nb {
+        let (blk0, blk1) = (wp.add(b * 18), wp.add(b * 18 + 18));
+        let (d0, d1) = (halves(blk0).0, halves(blk1).0);
+        let x = nibbles2(blk0.add(2), blk1.add(2));
+        for t in 0..N {
+            let p = lanes(x, a[t].qs.as_ptr().add(b * 32), 8);
+            acc[t] = accumulate(acc[t], p, d0 * a[t].d[b], d1 * a[t].d[b + 1]);
+        }
+        b += 2;
+    }
+    if b < nb {
+        for t in 0..N {
+            acc[t] = step_q4_0(
+                wp.add(b * 18),
+                a[t].qs.as_ptr().add(b * 32),
+                a[t].d[b],
+                acc[t],
+            );
+        }
+    }
+    std::array::from_fn(|t| hsum(acc[t]))
+}
+
+/// As [`dot_q4_0_n`], for Q4_1.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn dot_q4_1_n<const N: usize>(w: &[u8], a: &[ActRow; N]) -> [f32; N] {
+    let nb = check(w, 20, &a[0]);
+    a.iter().for_each(|r| _ = check(w, 20, r));
+    let wp = w.as_ptr();
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut offsets = [0.0f32; N];
+    let mut b = 0;
+    // SAFETY: as in dot_q4_0_n.
+    while b + 2 <= nb {
+        let (blk0, blk1) = (wp.add(b * 20), wp.add(b * 20 + 20));
+        let ((d0, m0), (d1, m1)) = (halves(blk0), halves(blk1));
+        let x = nibbles2(blk0.add(4), blk1.add(4));
+        for t in 0..N {
+            let p = lanes(x, a[t].qs.as_ptr().add(b * 32), 0);
+            acc[t] = accumulate(acc[t], p, d0 * a[t].d[b], d1 * a[t].d[b + 1]);
+            offsets[t] += m0 * a[t].s[b];
+            offsets[t] += m1 * a[t].s[b + 1];
+        }
+        b += 2;
+    }
+    if b < nb {
+        for t in 0..N {
+            offsets[t] += step_q4_1(
+                wp.add(b * 20),
+                a[t].qs.as_ptr().add(b * 32),
+                a[t].d[b],
+                a[t].s[b],
+                &mut acc[t],
+            );
+        }
+    }
+    std::array::from_fn(|t| hsum(acc[t]) + offsets[t])
+}
+
+/// As [`dot_q4_0_n`], for Q8_0.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn dot_q8_0_n<const N: usize>(w: &[u8], a: &[ActRow; N]) -> [f32; N] {
+    let nb = check(w, 34, &a[0]);
+    a.iter().for_each(|r| _ = check(w, 34, r));
+    let wp = w.as_ptr();
+    let flip = _mm256_set1_epi8(-128);
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut b = 0;
+    // SAFETY: as in dot_q4_0_n.
+    while b + 2 <= nb {
+        let (blk0, blk1) = (wp.add(b * 34), wp.add(b * 34 + 34));
+        let (d0, d1) = (halves(blk0).0, halves(blk1).0);
+        let x0 = _mm256_xor_si256(_mm256_loadu_si256(blk0.add(2) as *const _), flip);
+        let x1 = _mm256_xor_si256(_mm256_loadu_si256(blk1.add(2) as *const _), flip);
+        let x = _mm512_inserti64x4(_mm512_castsi256_si512(x0), x1, 1);
+        for t in 0..N {
+            let p = lanes(x, a[t].qs.as_ptr().add(b * 32), -128);
+            acc[t] = accumulate(acc[t], p, d0 * a[t].d[b], d1 * a[t].d[b + 1]);
+        }
+        b += 2;
+    }
+    if b < nb {
+        for t in 0..N {
+            acc[t] = step_q8_0(
+                wp.add(b * 34),
+                a[t].qs.as_ptr().add(b * 32),
+                a[t].d[b],
+                acc[t],
+            );
+        }
+    }
+    std::array::from_fn(|t| hsum(acc[t]))
+}
+
+/// `R` weight rows (each `row_bytes` long, consecutive in `w`) times one
+/// activation row: the rows' accumulation chains interleaved, so the CPU
+/// overlaps them, and each activation block loaded once. Each row is summed
+/// exactly as by the one-row kernel, so the results are the same bits.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn rows_q4_0<const R: usize>(w: &[u8], a: ActRow) -> [f32; R] {
+    let rb = w.len() / R;
+    let nb = check(&w[..rb], 18, &a);
+    assert_eq!(w.len(), R * rb, "rows_q4_0: {R} rows");
+    let qp = a.qs.as_ptr();
+    let wp: [*const u8; R] = std::array::from_fn(|r| w.as_ptr().add(r * rb));
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut b = 0;
+    // SAFETY (every pointer below): blocks b and b + 1 of each row lie in w
+    // and their codes in a.qs (checked above).
+    while b + 2 <= nb {
+        let y = qp.add(b * 32);
+        let (da0, da1) = (a.d[b], a.d[b + 1]);
+        for r in 0..R {
+            let (blk0, blk1) = (wp[r].add(b * 18), wp[r].add(b * 18 + 18));
+            let p = lanes(nibbles2(blk0.add(2), blk1.add(2)), y, 8);
+            acc[r] = accumulate(acc[r], p, halves(blk0).0 * da0, halves(blk1).0 * da1);
+        }
+        b += 2;
+    }
+    if b < nb {
+        for r in 0..R {
+            acc[r] = step_q4_0(wp[r].add(b * 18), qp.add(b * 32), a.d[b], acc[r]);
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]))
+}
+
+/// As [`rows_q4_0`], for Q4_1.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn rows_q4_1<const R: usize>(w: &[u8], a: ActRow) -> [f32; R] {
+    let rb = w.len() / R;
+    let nb = check(&w[..rb], 20, &a);
+    assert_eq!(w.len(), R * rb, "rows_q4_1: {R} rows");
+    let qp = a.qs.as_ptr();
+    let wp: [*const u8; R] = std::array::from_fn(|r| w.as_ptr().add(r * rb));
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut offsets = [0.0f32; R];
+    let mut b = 0;
+    // SAFETY: as in rows_q4_0.
+    while b + 2 <= nb {
+        let y = qp.add(b * 32);
+        let (da0, da1, sa0, sa1) = (a.d[b], a.d[b + 1], a.s[b], a.s[b + 1]);
+        for r in 0..R {
+            let (blk0, blk1) = (wp[r].add(b * 20), wp[r].add(b * 20 + 20));
+            let ((d0, m0), (d1, m1)) = (halves(blk0), halves(blk1));
+            let p = lanes(nibbles2(blk0.add(4), blk1.add(4)), y, 0);
+            acc[r] = accumulate(acc[r], p, d0 * da0, d1 * da1);
+            offsets[r] += m0 * sa0;
+            offsets[r] += m1 * sa1;
+        }
+        b += 2;
+    }
+    if b < nb {
+        for r in 0..R {
+            offsets[r] += step_q4_1(
+                wp[r].add(b * 20),
+                qp.add(b * 32),
+                a.d[b],
+                a.s[b],
+                &mut acc[r],
+            );
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]) + offsets[r])
+}
+
+/// As [`rows_q4_0`], for Q8_0.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn rows_q8_0<const R: usize>(w: &[u8], a: ActRow) -> [f32; R] {
+    let rb = w.len() / R;
+    let nb = check(&w[..rb], 34, &a);
+    assert_eq!(w.len(), R * rb, "rows_q8_0: {R} rows");
+    let qp = a.qs.as_ptr();
+    let wp: [*const u8; R] = std::array::from_fn(|r| w.as_ptr().add(r * rb));
+    let flip = _mm256_set1_epi8(-128);
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut b = 0;
+    // SAFETY: as in rows_q4_0.
+    while b + 2 <= nb {
+        let y = qp.add(b * 32);
+        let (da0, da1) = (a.d[b], a.d[b + 1]);
+        for r in 0..R {
+            let (blk0, blk1) = (wp[r].add(b * 34), wp[r].add(b * 34 + 34));
+            let x0 = _mm256_xor_si256(_mm256_loadu_si256(blk0.add(2) as *const _), flip);
+            let x1 = _mm256_xor_si256(_mm256_loadu_si256(blk1.add(2) as *const _), flip);
+            let x = _mm512_inserti64x4(_mm512_castsi256_si512(x0), x1, 1);
+            let p = lanes(x, y, -128);
+            acc[r] = accumulate(acc[r], p, halves(blk0).0 * da0, halves(blk1).0 * da1);
+        }
+        b += 2;
+    }
+    if b < nb {
+        for r in 0..R {
+            acc[r] = step_q8_0(wp[r].add(b * 34), qp.add(b * 32), a.d[b], acc[r]);
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]))
+}

@@ -14,6 +14,6 @@ mod types;
 
 pub use activations::{ActRow, Q8Activations};
 pub use dequant::{dequantize_row, f16_to_f32, f32_to_f16};
-pub use matmul::{quant_matmul, RowDot};
+pub use matmul::{quant_matmul, quant_matmul_fused, MatJob, RowDot};
 pub use simd::{simd_level, Simd};
 pub use types::GgmlType;
