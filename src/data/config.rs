@@ -50,7 +50,7 @@ fn range_err(field: &str, expected: &str, found: impl std::fmt::Display) -> Erro
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// "mnist" (IDX files in `path`) or "csv" (a table in `path`).
+    /// The kind of data: "mnist" (IDX files in `path`), "csv" (a table in `path`), "image_folder" (one sub-directory of images per class), "text" (a text file, for language models), "recall" (the memory task), or a synthetic set: "xor", "circles", "moons", "spirals", "blobs", "sine", "polynomial".
     pub dataset: String,
     /// Directory (mnist) or file (csv); relative paths are resolved against
     /// the config file's directory, then the current directory.

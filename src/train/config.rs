@@ -99,6 +99,7 @@ pub struct TrainConfig {
     /// Leave out a last, smaller batch.
     #[serde(default)]
     pub drop_last: bool,
+    /// `[train.early_stopping]`: stop when the validation loss stops improving (see below).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<EarlyStopping>,
     /// Keep the weights of the best validation loss in best.safetensors
