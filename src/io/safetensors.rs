@@ -118,13 +118,14 @@ struct Header {
 /// Every header field is checked against the file before it is used; a
 /// damaged or hostile file gives an error naming the file, the tensor and the
 /// problem.
-pub fn load_safetensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
-    load_safetensors_with_metadata(path).map(|(t, _)| t)
+pub fn load_safetensors(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> {
+    load_safetensors_with_metadata(path.as_ref()).map(|(t, _)| t)
 }
 
 /// Like [`load_safetensors`], also returning the header's `__metadata__` map
 /// (empty if the file has none).
-pub fn load_safetensors_with_metadata(path: &Path) -> Result<(StateDict, Metadata)> {
+pub fn load_safetensors_with_metadata(path: impl AsRef<Path>) -> Result<(StateDict, Metadata)> {
+    let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| {
         Error::new(format!(
             "cannot read {}: {}",
@@ -569,10 +570,11 @@ fn f16_to_f32(h: u16) -> f32 {
 ///
 /// Names must be unique and not `__metadata__`.
 pub fn save_safetensors(
-    path: &Path,
+    path: impl AsRef<Path>,
     tensors: &[(String, Tensor)],
     metadata: Option<&HashMap<String, String>>,
 ) -> Result<()> {
+    let path = path.as_ref();
     let file = path.display().to_string();
     let header = build_header(tensors, metadata, &file)?;
     write_atomic_with(path, |w| {

@@ -38,3 +38,34 @@ pub use perceptron::Perceptron;
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 pub use rnn::{Recurrent, RnnOptions, RnnState, GRU, LSTM, RNN};
 pub use sequential::Sequential;
+
+crate::module_display!(
+    Identity,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Step,
+    Tanh,
+    GELU,
+    CausalSelfAttention,
+    MultiheadAttention,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Embedding,
+    Flatten,
+    Linear,
+    LayerNorm,
+    RMSNorm,
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    MaxPool2d,
+    Recurrent,
+    GRU,
+    LSTM,
+    RNN,
+    Sequential,
+);

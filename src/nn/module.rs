@@ -122,6 +122,51 @@ pub trait Module: Send + Sync {
 
     /// The PyTorch-style tree: the module's description, then each child's,
     /// indented, as `print(model)` shows it.
+    /// Copies `state` (name -> tensor, e.g. from [`crate::io::load_safetensors`])
+    /// into this module's parameters and buffers, as PyTorch's
+    /// `load_state_dict`. `strict`: every name must be there and nothing
+    /// else; otherwise names on one side only are left alone. A shape that
+    /// differs is an error either way. Everything is checked before anything
+    /// is copied, so on error the module is unchanged.
+    fn load_state_dict(&mut self, state: &[(String, Tensor)], strict: bool) -> crate::Result<()> {
+        let own = self.state_dict();
+        if strict {
+            return crate::io::load_state_dict_into(&own, state, "state_dict");
+        }
+        let names: HashSet<&str> = state.iter().map(|(n, _)| n.as_str()).collect();
+        let shared: Vec<(String, Tensor)> = own
+            .into_iter()
+            .filter(|(n, _)| names.contains(n.as_str()))
+            .collect();
+        let kept: HashSet<&str> = shared.iter().map(|(n, _)| n.as_str()).collect();
+        let from: Vec<(String, Tensor)> = state
+            .iter()
+            .filter(|(n, _)| kept.contains(n.as_str()))
+            .cloned()
+            .collect();
+        crate::io::load_state_dict_into(&shared, &from, "state_dict")
+    }
+
+    /// Loads weights from a safetensors file (strict, as PyTorch's default);
+    /// errors name the file and every missing, unexpected or misshapen tensor.
+    fn load_safetensors(&mut self, path: impl AsRef<std::path::Path>) -> crate::Result<()>
+    where
+        Self: Sized,
+    {
+        let path = path.as_ref();
+        let loaded = crate::io::load_safetensors(path)?;
+        crate::io::load_state_dict_into(&self.state_dict(), &loaded, &path.display().to_string())
+    }
+
+    /// Saves [`Module::state_dict`] to a safetensors file that PyTorch's
+    /// `load_state_dict` reads under the same names.
+    fn save_safetensors(&self, path: impl AsRef<std::path::Path>) -> crate::Result<()>
+    where
+        Self: Sized,
+    {
+        crate::io::save_safetensors(path, &self.state_dict(), None)
+    }
+
     fn describe_tree(&self) -> String {
         let kids = self.children();
         if kids.is_empty() {
@@ -165,4 +210,31 @@ fn collect<M: Module + ?Sized>(m: &M, prefix: &str, what: Own) -> Vec<(String, T
         out.extend(collect(c, &format!("{prefix}{name}."), what));
     }
     out
+}
+
+/// `println!("{model}")` prints the PyTorch-style tree of [`Module::describe_tree`].
+impl std::fmt::Display for dyn Module + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe_tree())
+    }
+}
+
+/// `{:?}` of a module: its tree, as PyTorch's `repr`.
+impl std::fmt::Debug for dyn Module + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe_tree())
+    }
+}
+
+/// Display (the tree) for concrete module types.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! module_display {
+    ($($t:ty),* $(,)?) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&$crate::nn::Module::describe_tree(self))
+            }
+        }
+    )*};
 }

@@ -330,6 +330,94 @@ impl Tensor {
     }
 }
 
+/// `println!("{t}")` prints the values as PyTorch does: `tensor([[1., 2.],
+/// [3., 4.]])`, a tensor of more than 1000 values summarised by its first
+/// and last three along every axis.
+impl fmt::Display for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shape = self.shape().to_vec();
+        let data = self.data().to_vec();
+        let summarise = data.len() > 1000;
+        let strides: Vec<usize> = (0..shape.len())
+            .map(|i| shape[i + 1..].iter().product())
+            .collect();
+        fn value(v: f32) -> String {
+            if v.is_finite() && v == v.trunc() && v.abs() < 1e8 {
+                format!("{v:.0}.")
+            } else if v.is_finite() && (v.abs() >= 1e8 || (v != 0.0 && v.abs() < 1e-4)) {
+                format!("{v:.4e}")
+            } else {
+                format!("{v:.4}")
+            }
+        }
+        #[allow(clippy::too_many_arguments)]
+        fn rows(
+            out: &mut String,
+            data: &[f32],
+            shape: &[usize],
+            strides: &[usize],
+            dim: usize,
+            at: usize,
+            summarise: bool,
+            indent: usize,
+        ) {
+            if shape.is_empty() {
+                out.push_str(&value(data[0]));
+                return;
+            }
+            let n = shape[dim];
+            let shown: Vec<Option<usize>> = if summarise && n > 6 {
+                (0..3)
+                    .map(Some)
+                    .chain([None])
+                    .chain((n - 3..n).map(Some))
+                    .collect()
+            } else {
+                (0..n).map(Some).collect()
+            };
+            out.push('[');
+            let last = dim + 1 == shape.len();
+            for (k, i) in shown.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                    if last {
+                        out.push(' ');
+                    } else {
+                        out.push_str(&"\n".repeat(shape.len() - dim - 1));
+                        out.push_str(&" ".repeat(indent + dim + 1));
+                    }
+                }
+                match i {
+                    None => out.push_str("..."),
+                    Some(i) if last => out.push_str(&value(data[at + i * strides[dim]])),
+                    Some(i) => rows(
+                        out,
+                        data,
+                        shape,
+                        strides,
+                        dim + 1,
+                        at + i * strides[dim],
+                        summarise,
+                        indent,
+                    ),
+                }
+            }
+            out.push(']');
+        }
+        let mut out = String::from("tensor(");
+        if data.is_empty() {
+            out.push_str(&format!("[], size={shape:?}"));
+        } else {
+            rows(&mut out, &data, &shape, &strides, 0, 0, summarise, 7);
+        }
+        if self.requires_grad() {
+            out.push_str(", requires_grad=True");
+        }
+        out.push(')');
+        f.write_str(&out)
+    }
+}
+
 impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.data();

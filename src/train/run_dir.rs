@@ -492,7 +492,8 @@ impl LoadedRun {
 }
 
 /// Loads a run directory written by `nerve train`.
-pub fn load_run(dir: &Path) -> Result<LoadedRun> {
+pub fn load_run(dir: impl AsRef<Path>) -> Result<LoadedRun> {
+    let dir = dir.as_ref();
     if !dir.is_dir() {
         return Err(Error::new(format!("{} is not a run directory (it does not exist or is not a directory); train one with `nerve train`", dir.display())));
     }
