@@ -351,3 +351,73 @@ pub unsafe fn rows_q8_0<const R: usize>(w: &[u8], a: ActRow) -> [f32; R] {
     }
     std::array::from_fn(|r| hsum(acc[r]))
 }
+
+/// Where a tile's activation rows are: `T` consecutive rows of a
+/// `Q8Activations` starting at row `t0` (codes `cols` apart, scales `nb`).
+#[derive(Clone, Copy)]
+pub struct ActTile {
+    pub qs: *const i8,
+    pub d: *const f32,
+    pub s: *const f32,
+    pub cols: usize,
+    pub nb: usize,
+}
+
+/// `R` consecutive Q4_1 weight rows (`row_bytes` apart from `w`) times 4
+/// activation rows: `out[r][t]`. Each weight block pair is unpacked once
+/// for the four tokens and each activation block loaded once for the `R`
+/// rows; every (row, token) sum is accumulated in the one-row kernel's
+/// order (the same bits as [`dot_q4_1`]).
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and VNNI, AVX2, FMA and F16C; `w`
+/// must hold `R` rows of `nb` blocks; `a` must point at 4 rows of `nb`
+/// blocks (the caller checks both once for many calls).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn tile_q4_1<const R: usize>(
+    w: *const u8,
+    row_bytes: usize,
+    a: ActTile,
+) -> [[f32; 4]; R] {
+    let nb = a.nb;
+    let mut acc = [[_mm256_setzero_ps(); 4]; R];
+    let mut off = [[0.0f32; 4]; R];
+    let mut b = 0;
+    while b + 2 <= nb {
+        let mut x = [_mm512_setzero_si512(); R];
+        let mut dm = [((0.0f32, 0.0f32), (0.0f32, 0.0f32)); R];
+        for r in 0..R {
+            let blk0 = w.add(r * row_bytes + b * 20);
+            dm[r] = (halves(blk0), halves(blk0.add(20)));
+            x[r] = nibbles2(blk0.add(4), blk0.add(24));
+        }
+        for t in 0..4 {
+            let y = _mm512_loadu_si512(a.qs.add(t * a.cols + b * 32) as *const _);
+            let ds = a.d.add(t * nb + b);
+            let ss = a.s.add(t * nb + b);
+            let (da0, da1, sa0, sa1) = (*ds, *ds.add(1), *ss, *ss.add(1));
+            for r in 0..R {
+                let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), x[r], y));
+                let ((d0, m0), (d1, m1)) = dm[r];
+                acc[r][t] = accumulate(acc[r][t], p, d0 * da0, d1 * da1);
+                off[r][t] += m0 * sa0;
+                off[r][t] += m1 * sa1;
+            }
+        }
+        b += 2;
+    }
+    if b < nb {
+        for r in 0..R {
+            for t in 0..4 {
+                off[r][t] += step_q4_1(
+                    w.add(r * row_bytes + b * 20),
+                    a.qs.add(t * a.cols + b * 32),
+                    *a.d.add(t * nb + b),
+                    *a.s.add(t * nb + b),
+                    &mut acc[r][t],
+                );
+            }
+        }
+    }
+    std::array::from_fn(|r| std::array::from_fn(|t| hsum(acc[r][t]) + off[r][t]))
+}

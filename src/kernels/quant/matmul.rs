@@ -275,6 +275,48 @@ pub fn quant_matmul_fused(level: Simd, mats: &mut [MatJob], x: &Q8Activations) {
             unsafe { p.out.slice(k..k + 1)[0] = v };
         };
         let mut t = 0;
+        if p.dot.dtype == GgmlType::Q4_1 && level == Simd::Avx512 {
+            // Tiles of 2 weight rows x 4 tokens; the bounds are checked here
+            // once for all of them.
+            let nb = cols / 32;
+            assert!(
+                x.qs.len() >= tokens * cols && x.d.len() >= tokens * nb && x.s.len() >= tokens * nb,
+                "quant_matmul: activations of {tokens} x {cols}"
+            );
+            assert!(p.w.len() >= r1 * p.row_bytes && p.row_bytes == nb * 20);
+            while t + 4 <= tokens {
+                let tile = dot_avx512::ActTile {
+                    // SAFETY: rows t..t + 4 lie in the activations (asserted).
+                    qs: unsafe { x.qs.as_ptr().add(t * cols) },
+                    d: unsafe { x.d.as_ptr().add(t * nb) },
+                    s: unsafe { x.s.as_ptr().add(t * nb) },
+                    cols,
+                    nb,
+                };
+                let mut r = r0;
+                while r < r1 {
+                    // SAFETY: the CPU has AVX-512 VNNI (level checked by
+                    // RowDot::new); rows r..r + 2 (or r alone) lie in w.
+                    let w = unsafe { p.w.as_ptr().add(r * p.row_bytes) };
+                    if r + 2 <= r1 {
+                        let v = unsafe { dot_avx512::tile_q4_1::<2>(w, p.row_bytes, tile) };
+                        for (i, row) in v.iter().enumerate() {
+                            for (j, &v) in row.iter().enumerate() {
+                                put(t + j, r + i, v);
+                            }
+                        }
+                        r += 2;
+                    } else {
+                        let v = unsafe { dot_avx512::tile_q4_1::<1>(w, p.row_bytes, tile) };
+                        for (j, &v) in v[0].iter().enumerate() {
+                            put(t + j, r, v);
+                        }
+                        r += 1;
+                    }
+                }
+                t += 4;
+            }
+        }
         while t + 4 <= tokens {
             let a = [x.row(t), x.row(t + 1), x.row(t + 2), x.row(t + 3)];
             for r in r0..r1 {
