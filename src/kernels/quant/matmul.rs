@@ -21,6 +21,11 @@ use super::simd::Simd;
 use super::{dot_avx2, dot_avx512, dot_scalar, GgmlType};
 use crate::kernels::spin_pool::{self, SharedMut};
 
+/// Four activation rows at once: `[f32; 4]` for one weight row.
+type Dot4 = unsafe fn(&[u8], &[ActRow; 4]) -> [f32; 4];
+/// Four consecutive weight rows at once with one activation row.
+type Rows4 = unsafe fn(&[u8], ActRow) -> [f32; 4];
+
 /// A dot product of one weight row with one activation row, for one type
 /// and instruction set.
 #[derive(Clone, Copy)]
@@ -28,9 +33,9 @@ pub struct RowDot {
     dtype: GgmlType,
     kernel: Kernel,
     /// Four activation rows at once (AVX-512 only; else four single calls).
-    four: Option<unsafe fn(&[u8], &[ActRow; 4]) -> [f32; 4]>,
+    four: Option<Dot4>,
     /// Four consecutive weight rows at once (AVX-512 only).
-    rows4: Option<unsafe fn(&[u8], ActRow) -> [f32; 4]>,
+    rows4: Option<Rows4>,
 }
 
 #[derive(Clone, Copy)]
@@ -64,13 +69,13 @@ impl RowDot {
             (GgmlType::F32 | GgmlType::F16 | GgmlType::BF16, _) => Kernel::Float,
             (other, _) => panic!("no quantised product for {other}"),
         };
-        let four: Option<unsafe fn(&[u8], &[ActRow; 4]) -> [f32; 4]> = match (dtype, level) {
+        let four: Option<Dot4> = match (dtype, level) {
             (GgmlType::Q4_0, Simd::Avx512) => Some(dot_avx512::dot_q4_0_n::<4>),
             (GgmlType::Q4_1, Simd::Avx512) => Some(dot_avx512::dot_q4_1_n::<4>),
             (GgmlType::Q8_0, Simd::Avx512) => Some(dot_avx512::dot_q8_0_n::<4>),
             _ => None,
         };
-        let rows4: Option<unsafe fn(&[u8], ActRow) -> [f32; 4]> = match (dtype, level) {
+        let rows4: Option<Rows4> = match (dtype, level) {
             (GgmlType::Q4_0, Simd::Avx512) => Some(dot_avx512::rows_q4_0::<4>),
             (GgmlType::Q4_1, Simd::Avx512) => Some(dot_avx512::rows_q4_1::<4>),
             (GgmlType::Q8_0, Simd::Avx512) => Some(dot_avx512::rows_q8_0::<4>),
