@@ -399,7 +399,9 @@ fn gpt_matches_nanogpt_logits_loss_gradients_and_three_adamw_steps() {
         };
         for it in 0..3 {
             trainer.set_schedule_position(it);
-            let out = trainer.step(&[batch.clone()], &mut NoObserver).unwrap();
+            let out = trainer
+                .step(std::slice::from_ref(&batch), &mut NoObserver)
+                .unwrap();
             let (wl, wlr, wn) = (
                 a["losses"][it].as_f64().unwrap() as f32,
                 a["lrs"][it].as_f64().unwrap() as f32,

@@ -356,3 +356,50 @@ fn bench_llm_prints_one_json_line() {
     assert!(v["prompt_tokens_per_s"].as_f64().unwrap() > 0.0);
     assert_eq!(v["weight_bytes_per_token"].as_u64(), Some(96_575_076));
 }
+
+/// The megabytes after `key` in `line` ("KV cache 1.2 MB").
+fn mb_after(line: &str, key: &str) -> f64 {
+    let rest = &line[line.find(key).unwrap_or_else(|| panic!("{key} in {line}")) + key.len()..];
+    rest.trim_start()
+        .split(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("a number after {key} in {line}"))
+}
+
+#[test]
+fn chat_stays_within_the_file_the_cache_and_a_margin() {
+    // The weights stay in the mapped file (never copied to f32), so the
+    // resident peak of a conversation is at most the file, the KV cache and
+    // a margin for the program, the tokenizer's tables and the buffers of
+    // one forward pass (measured about 20 MB; see docs/llm.md).
+    let Some(model) = real_model() else { return };
+    let o = nerve_stdin(
+        &[
+            "chat",
+            "--model",
+            &model.display().to_string(),
+            "--temperature",
+            "0",
+            "--tokens",
+            "48",
+        ],
+        "Hello! Who are you?\nWhat is a neural network?\nGive me three colours.\n/reset\nWhat is 2 + 2?\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let total = err
+        .lines()
+        .find(|l| l.starts_with("[total:"))
+        .unwrap_or_else(|| panic!("no total line in {err}"));
+    let (file, cache, peak) = (
+        mb_after(total, "model file"),
+        mb_after(total, "KV cache"),
+        mb_after(total, "(peak"),
+    );
+    const MARGIN_MB: f64 = 48.0;
+    assert!(
+        peak <= file + cache + MARGIN_MB,
+        "peak resident {peak} MB > file {file} + cache {cache} + {MARGIN_MB} MB: {total}"
+    );
+}

@@ -237,9 +237,15 @@ pub fn run(args: ChatArgs) -> Result<()> {
         );
         history.push((msg.to_string(), m.tokenizer.decode(&reply)));
     }
-    let rss = llm::resident_bytes()
-        .map(|b| format!("; resident memory {}", llm::mb(b)))
-        .unwrap_or_default();
+    let rss = match (llm::resident_bytes(), llm::peak_resident_bytes()) {
+        (Some(now), Some(peak)) => format!(
+            "; resident memory {} (peak {})",
+            llm::mb(now),
+            llm::mb(peak)
+        ),
+        (Some(now), None) => format!("; resident memory {}", llm::mb(now)),
+        _ => String::new(),
+    };
     eprintln!(
         "[total: {}; model file {} (mapped), KV cache {}{rss}]",
         llm::speed_line(

@@ -65,9 +65,8 @@ pub fn norm_forward(
     );
     assert!(weight.is_none_or(|w| w.len() == n) && bias.is_none_or(|b| b.len() == n));
     let (per, par) = blocks(rows, n);
-    let run = |(((y, x), m), r): (((&mut [f32], &[f32]), &mut [f32]), &mut [f32])| {
-        forward_block(kind, x, n, weight, bias, eps, y, m, r)
-    };
+    type Rows<'a> = (((&'a mut [f32], &'a [f32]), &'a mut [f32]), &'a mut [f32]);
+    let run = |(((y, x), m), r): Rows| forward_block(kind, x, n, weight, bias, eps, y, m, r);
     let (mean, rstd) = (&mut mean[..rows], &mut rstd[..rows]);
     if par {
         y.par_chunks_mut(per * n)

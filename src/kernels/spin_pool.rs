@@ -215,7 +215,7 @@ fn worker(sh: &Shared) {
         let mut spins = 0u32;
         while !has_work(sh.state.load(Acquire)) {
             spins = spins.wrapping_add(1);
-            if spins % 64 != 0 {
+            if !spins.is_multiple_of(64) {
                 std::hint::spin_loop();
                 continue;
             }

@@ -319,8 +319,8 @@ unsafe fn attend_avx512(
         let dot = match order {
             SumOrder::Batch => {
                 let mut acc = _mm512_setzero_ps();
-                for c in 0..chunks {
-                    acc = _mm512_fmadd_ps(qv[c], load_f16(base.add(16 * c)), acc);
+                for (c, &q) in qv[..chunks].iter().enumerate() {
+                    acc = _mm512_fmadd_ps(q, load_f16(base.add(16 * c)), acc);
                 }
                 reduce16(acc)
             }

@@ -144,6 +144,85 @@ pub struct Llama {
     blocks: Vec<Block>,
 }
 
+/// Where a forward pass's time went, summed over calls of
+/// [`Llama::forward_timed`]: seconds per [`Op`], over every block.
+#[derive(Clone, Debug, Default)]
+pub struct OpTimes {
+    pub secs: [f64; Op::ALL.len()],
+    /// Forward calls summed.
+    pub calls: usize,
+}
+
+/// The steps of a forward pass that [`OpTimes`] tells apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// The token's embedding row dequantised, RoPE angles.
+    Embed,
+    /// RMSNorms, residual additions, SiLU x up, RoPE and the f16 cache
+    /// writes: the small element-wise steps.
+    Elementwise,
+    /// Activations rounded to 8 bits before each product.
+    Quantize,
+    /// The fused q, k, v product.
+    Qkv,
+    /// Attention over the cache (every head).
+    Attention,
+    /// The attention output product Wo.
+    Wo,
+    /// The fused gate and up product.
+    GateUp,
+    /// The down product.
+    Down,
+    /// The output head (the tied 49,152-row embedding) and its norm.
+    Head,
+}
+
+impl Op {
+    pub const ALL: [Op; 9] = [
+        Op::Embed,
+        Op::Elementwise,
+        Op::Quantize,
+        Op::Qkv,
+        Op::Attention,
+        Op::Wo,
+        Op::GateUp,
+        Op::Down,
+        Op::Head,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Embed => "embedding",
+            Op::Elementwise => "norms, residuals, rope, silu",
+            Op::Quantize => "8-bit activations",
+            Op::Qkv => "q/k/v product",
+            Op::Attention => "attention",
+            Op::Wo => "output product",
+            Op::GateUp => "gate/up product",
+            Op::Down => "down product",
+            Op::Head => "head (49,152 x 576 Q8_0)",
+        }
+    }
+}
+
+/// A stopwatch that charges the time since its last mark to an op, or does
+/// nothing (one branch) when no [`OpTimes`] is given.
+struct Marks<'a> {
+    times: Option<&'a mut OpTimes>,
+    last: std::time::Instant,
+}
+
+impl Marks<'_> {
+    #[inline]
+    fn mark(&mut self, op: Op) {
+        if let Some(t) = self.times.as_deref_mut() {
+            let now = std::time::Instant::now();
+            t.secs[op as usize] += (now - self.last).as_secs_f64();
+            self.last = now;
+        }
+    }
+}
+
 /// The keys and values of the positions seen so far, per block.
 #[derive(Clone, Debug)]
 pub struct KvCache {
@@ -282,6 +361,17 @@ impl Llama {
     /// Runs `tokens` after the cached positions, appends their keys and
     /// values to the cache, and returns the logits of the last token.
     pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
+        self.forward_timed(tokens, cache, None)
+    }
+
+    /// [`Llama::forward`], adding the time of each step to `times` if given
+    /// (a clock read per step: about 300 per token).
+    pub fn forward_timed(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        times: Option<&mut OpTimes>,
+    ) -> Result<Vec<f32>> {
         let c = &self.config;
         let n = tokens.len();
         if n == 0 {
@@ -299,6 +389,10 @@ impl Llama {
                 c.vocab_size
             )));
         }
+        let mut clock = Marks {
+            times,
+            last: std::time::Instant::now(),
+        };
         let (dim, kv_dim, hd) = (c.dim, c.kv_dim(), c.head_dim);
         let start = cache.len;
         let mut h = vec![0.0f32; n * dim];
@@ -333,16 +427,20 @@ impl Llama {
             SumOrder::Batch
         };
         let pool = spin_pool::global();
+        clock.mark(Op::Embed);
         // Rows still carried: all of them until the last block's attention,
         // then only the last token's (the only one whose logits are asked for).
         let mut rows = n;
         for (l, b) in self.blocks.iter().enumerate() {
             rms_norm_into(&h, &b.attn_norm, c.rms_eps, &mut x);
+            clock.mark(Op::Elementwise);
             acts.quantize(&x, dim);
+            clock.mark(Op::Quantize);
             QuantTensor::matmul_fused(
                 &acts,
                 &mut [(&b.wq, &mut q), (&b.wk, &mut k), (&b.wv, &mut v)],
             );
+            clock.mark(Op::Qkv);
             for t in 0..n {
                 let r = t * hd / 2..(t + 1) * hd / 2;
                 rope_apply(
@@ -369,6 +467,7 @@ impl Llama {
             cache.values[l].resize(old + v.len(), 0);
             f32_to_f16_slice(&k, &mut cache.keys[l][old..]);
             f32_to_f16_slice(&v, &mut cache.values[l][old..]);
+            clock.mark(Op::Elementwise);
             let (keys, values) = (&cache.keys[l], &cache.values[l]);
             let last = l + 1 == self.blocks.len();
             // The last block needs only the last token's attention.
@@ -396,6 +495,7 @@ impl Llama {
                 });
             };
             pool.run((n - first_row) * c.n_heads, &task);
+            clock.mark(Op::Attention);
             if last && n > 1 {
                 // Keep the last token's rows only.
                 att.copy_within((n - 1) * dim..n * dim, 0);
@@ -406,14 +506,22 @@ impl Llama {
             let (x, proj) = (&mut x[..rows * dim], &mut proj[..rows * dim]);
             let (gate, up) = (&mut gate[..rows * c.ffn_dim], &mut up[..rows * c.ffn_dim]);
             acts.quantize(att, dim);
+            clock.mark(Op::Quantize);
             b.wo.matmul(&acts, proj);
+            clock.mark(Op::Wo);
             h.iter_mut().zip(proj.iter()).for_each(|(a, p)| *a += p);
             rms_norm_into(h, &b.ffn_norm, c.rms_eps, x);
+            clock.mark(Op::Elementwise);
             acts.quantize(x, dim);
+            clock.mark(Op::Quantize);
             QuantTensor::matmul_fused(&acts, &mut [(&b.w_gate, gate), (&b.w_up, up)]);
+            clock.mark(Op::GateUp);
             silu_mul(gate, up);
+            clock.mark(Op::Elementwise);
             acts.quantize(gate, c.ffn_dim);
+            clock.mark(Op::Quantize);
             b.w_down.matmul(&acts, proj);
+            clock.mark(Op::Down);
             h.iter_mut().zip(proj.iter()).for_each(|(a, p)| *a += p);
         }
         cache.len += n;
@@ -422,6 +530,10 @@ impl Llama {
         acts.quantize(&x[..dim], dim);
         let mut logits = vec![0.0f32; c.vocab_size];
         self.output.matmul(&acts, &mut logits);
+        clock.mark(Op::Head);
+        if let Some(t) = clock.times {
+            t.calls += 1;
+        }
         Ok(logits)
     }
 }

@@ -108,7 +108,7 @@ impl QuantTensor {
                     dtype: w.dtype,
                     w: w.bytes(),
                     rows: w.rows,
-                    out: &mut **out,
+                    out,
                 }
             })
             .collect();

@@ -99,12 +99,12 @@ impl Gguf {
             f.extend(offset.to_le_bytes());
             offset += (t.bytes.len() as u64).div_ceil(32) * 32;
         }
-        while f.len() % 32 != 0 {
+        while !f.len().is_multiple_of(32) {
             f.push(0);
         }
         for t in &self.tensors {
             f.extend(&t.bytes);
-            while f.len() % 32 != 0 {
+            while !f.len().is_multiple_of(32) {
                 f.push(0);
             }
         }

@@ -21,6 +21,11 @@ use super::simd::Simd;
 use super::{dot_avx2, dot_avx512, dot_scalar, GgmlType};
 use crate::kernels::spin_pool::{self, SharedMut};
 
+/// Four activation rows at once: `[f32; 4]` for one weight row.
+type Dot4 = unsafe fn(&[u8], &[ActRow; 4]) -> [f32; 4];
+/// Four consecutive weight rows at once with one activation row.
+type Rows4 = unsafe fn(&[u8], ActRow) -> [f32; 4];
+
 /// A dot product of one weight row with one activation row, for one type
 /// and instruction set.
 #[derive(Clone, Copy)]
@@ -28,9 +33,9 @@ pub struct RowDot {
     dtype: GgmlType,
     kernel: Kernel,
     /// Four activation rows at once (AVX-512 only; else four single calls).
-    four: Option<unsafe fn(&[u8], &[ActRow; 4]) -> [f32; 4]>,
+    four: Option<Dot4>,
     /// Four consecutive weight rows at once (AVX-512 only).
-    rows4: Option<unsafe fn(&[u8], ActRow) -> [f32; 4]>,
+    rows4: Option<Rows4>,
 }
 
 #[derive(Clone, Copy)]
@@ -64,13 +69,13 @@ impl RowDot {
             (GgmlType::F32 | GgmlType::F16 | GgmlType::BF16, _) => Kernel::Float,
             (other, _) => panic!("no quantised product for {other}"),
         };
-        let four: Option<unsafe fn(&[u8], &[ActRow; 4]) -> [f32; 4]> = match (dtype, level) {
+        let four: Option<Dot4> = match (dtype, level) {
             (GgmlType::Q4_0, Simd::Avx512) => Some(dot_avx512::dot_q4_0_n::<4>),
             (GgmlType::Q4_1, Simd::Avx512) => Some(dot_avx512::dot_q4_1_n::<4>),
             (GgmlType::Q8_0, Simd::Avx512) => Some(dot_avx512::dot_q8_0_n::<4>),
             _ => None,
         };
-        let rows4: Option<unsafe fn(&[u8], ActRow) -> [f32; 4]> = match (dtype, level) {
+        let rows4: Option<Rows4> = match (dtype, level) {
             (GgmlType::Q4_0, Simd::Avx512) => Some(dot_avx512::rows_q4_0::<4>),
             (GgmlType::Q4_1, Simd::Avx512) => Some(dot_avx512::rows_q4_1::<4>),
             (GgmlType::Q8_0, Simd::Avx512) => Some(dot_avx512::rows_q8_0::<4>),
@@ -275,6 +280,48 @@ pub fn quant_matmul_fused(level: Simd, mats: &mut [MatJob], x: &Q8Activations) {
             unsafe { p.out.slice(k..k + 1)[0] = v };
         };
         let mut t = 0;
+        if p.dot.dtype == GgmlType::Q4_1 && level == Simd::Avx512 {
+            // Tiles of 2 weight rows x 4 tokens; the bounds are checked here
+            // once for all of them.
+            let nb = cols / 32;
+            assert!(
+                x.qs.len() >= tokens * cols && x.d.len() >= tokens * nb && x.s.len() >= tokens * nb,
+                "quant_matmul: activations of {tokens} x {cols}"
+            );
+            assert!(p.w.len() >= r1 * p.row_bytes && p.row_bytes == nb * 20);
+            while t + 4 <= tokens {
+                let tile = dot_avx512::ActTile {
+                    // SAFETY: rows t..t + 4 lie in the activations (asserted).
+                    qs: unsafe { x.qs.as_ptr().add(t * cols) },
+                    d: unsafe { x.d.as_ptr().add(t * nb) },
+                    s: unsafe { x.s.as_ptr().add(t * nb) },
+                    cols,
+                    nb,
+                };
+                let mut r = r0;
+                while r < r1 {
+                    // SAFETY: the CPU has AVX-512 VNNI (level checked by
+                    // RowDot::new); rows r..r + 2 (or r alone) lie in w.
+                    let w = unsafe { p.w.as_ptr().add(r * p.row_bytes) };
+                    if r + 2 <= r1 {
+                        let v = unsafe { dot_avx512::tile_q4_1::<2>(w, p.row_bytes, tile) };
+                        for (i, row) in v.iter().enumerate() {
+                            for (j, &v) in row.iter().enumerate() {
+                                put(t + j, r + i, v);
+                            }
+                        }
+                        r += 2;
+                    } else {
+                        let v = unsafe { dot_avx512::tile_q4_1::<1>(w, p.row_bytes, tile) };
+                        for (j, &v) in v[0].iter().enumerate() {
+                            put(t + j, r, v);
+                        }
+                        r += 1;
+                    }
+                }
+                t += 4;
+            }
+        }
         while t + 4 <= tokens {
             let a = [x.row(t), x.row(t + 1), x.row(t + 2), x.row(t + 3)];
             for r in r0..r1 {

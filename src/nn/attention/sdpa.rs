@@ -126,7 +126,10 @@ pub fn attention_qkv_weights(
 ) -> (Tensor, Arc<Vec<f32>>) {
     let s = qkv.shape();
     assert!(
-        s.len() == 3 && s[2] % 3 == 0 && (s[2] / 3).is_multiple_of(n_head.max(1)) && n_head > 0,
+        s.len() == 3
+            && s[2].is_multiple_of(3)
+            && (s[2] / 3).is_multiple_of(n_head.max(1))
+            && n_head > 0,
         "attention_qkv: input {s:?} must be [B, T, 3E] with E divisible by {n_head} heads"
     );
     let (b, t, e) = (s[0], s[1], s[2] / 3);
