@@ -234,3 +234,83 @@ fn block_diagrams_for_a_cnn_and_a_char_lstm() {
     ]);
     assert_fails(&o, &["--style neurons", "char_rnn", "--style blocks"]);
 }
+
+#[test]
+fn block_diagram_of_a_gpt() {
+    let d = scratch("draw_gpt");
+    let text = d.join("text.txt");
+    fs::write(
+        &text,
+        "to be or not to be, that is the question. ".repeat(20),
+    )
+    .unwrap();
+    let cfg = d.join("gpt.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[data]\ndataset = \"text\"\npath = \"{}\"\n\n[model]\narch = \"gpt\"\nn_layer = 2\nn_head = 2\nn_embd = 16\nblock_size = 16\nbias = false\n",
+            text.display()
+        ),
+    )
+    .unwrap();
+    let out = d.join("gpt.svg");
+    let o = nerve(&[
+        "draw",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = fs::read_to_string(&out).unwrap();
+    // ids → wte + wpe → 2 × (ln_1 → attn (+), ln_2 → mlp (+)) → ln_f → lm_head.
+    for name in [
+        ">Input<",
+        ">Embedding  ·  transformer.wte<",
+        ">Embedding  ·  transformer.wpe<",
+        ">LayerNorm  ·  transformer.h.0.ln_1<",
+        ">CausalSelfAttention  ·  transformer.h.0.attn<",
+        ">LayerNorm  ·  transformer.h.1.ln_2<",
+        ">MLP  ·  transformer.h.1.mlp<",
+        ">LayerNorm  ·  transformer.ln_f<",
+        ">Linear  ·  lm_head<",
+        "weight tied to wte",
+        ">[N, 16, 16]<",
+    ] {
+        assert!(svg.contains(name), "{name} missing in {svg}");
+    }
+    // The position vectors are added to the token vectors, each branch to its input.
+    assert_eq!(
+        svg.matches(r#"class="residual""#).count(),
+        1 + 2 * 2,
+        "{svg}"
+    );
+    assert!(
+        svg.contains(r#"class="residual" data-from="2" data-to="4">+<"#),
+        "the first attention adds to the embeddings: {svg}"
+    );
+    assert!(
+        svg.contains(r#"class="residual" data-from="4" data-to="6">+<"#),
+        "the first MLP adds to the attention sum: {svg}"
+    );
+    // Every parameter once (lm_head shares wte's): 15 characters.
+    let params = 15 * 16 + 16 * 16 + 2 * (16 + 48 * 16 + 16 * 16 + 16 + 64 * 16 + 64 * 16) + 16;
+    let o = nerve(&["summary", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        svg.contains(&format!("{} parameters", thousands(params))),
+        "{params}: {svg}\n{}",
+        stdout(&o)
+    );
+}
+
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -47,14 +47,16 @@ fn a_small_gpt_learns_generates_and_draws_its_attention() {
     assert!(val < 0.9, "validation loss {val}");
     let run = d.join("run");
     let rs = run.to_str().unwrap();
-    // keep_best: the best validation step is recorded; its weights are
-    // model.safetensors itself when it is the last (best.safetensors is
-    // written only once a later checkpoint moves past it).
-    let meta = fs::read_to_string(run.join("run.json")).unwrap();
-    assert!(
-        meta.contains("\"best_step\"") || run.join("best.safetensors").exists(),
-        "keep_best: {meta}"
-    );
+    // keep_best: the best weights are committed with the checkpoint, and
+    // no staged file (NAME.next) is left behind.
+    assert!(run.join("best.safetensors").exists(), "keep_best");
+    let staged: Vec<_> = fs::read_dir(&run)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".next"))
+        .collect();
+    assert!(staged.is_empty(), "staged files left: {staged:?}");
     let args = [
         "generate", rs, "--prompt", "JULIET:", "--tokens", "60", "--seed", "3",
     ];
@@ -188,6 +190,11 @@ fn bad_gpt_inputs_are_clear_errors() {
             &["--slide", "17"],
             &["--slide must be between 1 and the context window (16)"],
         ),
+        (
+            &["--ctx", "8"],
+            &["--ctx 8 is for a GGUF model", "model.block_size (16)"],
+        ),
+        (&["--threads", "0"], &["--threads must be at least 1"]),
     ];
     for (extra, want) in cases {
         let mut args = vec!["generate", r];
@@ -198,6 +205,45 @@ fn bad_gpt_inputs_are_clear_errors() {
         &nerve(&["attention", r, "--prompt", ""]),
         &["--prompt is empty"],
     );
+    let gif = d.join("attention.gif");
+    assert_fails(
+        &nerve(&[
+            "attention",
+            r,
+            "--prompt",
+            "ROMEO",
+            "--out",
+            gif.to_str().unwrap(),
+        ]),
+        &["attention.gif", "ending in .png"],
+    );
+    assert!(!gif.exists());
+    // Sizes that make no model.
+    for (from, to, want) in [
+        (
+            "n_head = 2",
+            "n_head = 0",
+            "model.n_head must be at least 1, found 0",
+        ),
+        (
+            "n_layer = 2",
+            "n_layer = 0",
+            "model.n_layer must be at least 1, found 0",
+        ),
+        (
+            "block_size = 16",
+            "block_size = 0",
+            "model.block_size must be at least 1",
+        ),
+        (
+            "bias = false",
+            "bias = false\ndropout = 1.5",
+            "model.dropout must be in [0, 1), found 1.5",
+        ),
+    ] {
+        let c = write("sizes.toml", &config(&data, &SMALL.replace(from, to), 5));
+        assert_fails(&nerve(&["train", &c]), &[want]);
+    }
     assert_eq!(before, fs::read(run.join("model.safetensors")).unwrap());
     // A checkpoint that does not fit its config: the first mismatch named.
     let cfg = run.join("config.toml");
@@ -218,6 +264,24 @@ fn bad_gpt_inputs_are_clear_errors() {
     );
     fs::write(&cfg, &text).unwrap();
     assert!(nerve(&["generate", r, "--tokens", "5"]).status.success());
+    // A damaged checkpoint or vocabulary: named, every command that reads it.
+    let weights = fs::read(run.join("model.safetensors")).unwrap();
+    fs::write(run.join("model.safetensors"), &weights[..1000]).unwrap();
+    for args in [
+        &["generate", r, "--tokens", "5"][..],
+        &["eval", r, "--split", "val"],
+        &["attention", r, "--prompt", "ROMEO"],
+    ] {
+        assert_fails(&nerve(args), &["model.safetensors", "truncated"]);
+    }
+    fs::write(run.join("model.safetensors"), &weights).unwrap();
+    let vocab = fs::read(run.join("vocab.json")).unwrap();
+    fs::remove_file(run.join("vocab.json")).unwrap();
+    assert_fails(
+        &nerve(&["generate", r, "--tokens", "5"]),
+        &["vocab.json", "no such file"],
+    );
+    fs::write(run.join("vocab.json"), vocab).unwrap();
     // attention on a model without attention.
     let rnn = write(
         "rnn.toml",

@@ -120,6 +120,22 @@ pub fn run(args: GenerateArgs) -> Result<()> {
             run.meta.task().name()
         )));
     };
+    if let Some(ctx) = args.model_args.ctx {
+        let window = match lm.context_window() {
+            Some(w) => format!("its model.block_size ({w}); --slide sets how it slides"),
+            None => "none: a recurrent model carries a state instead".to_string(),
+        };
+        return Err(Error::new(format!(
+            "--ctx {ctx} is for a GGUF model (--model); the context window of {} is {window}",
+            run_dir.display()
+        )));
+    }
+    if args.model_args.threads == Some(0) {
+        return Err(Error::new("--threads must be at least 1"));
+    }
+    if args.model_args.threads.is_some() {
+        crate::dist::configure_threads(args.model_args.threads, 1);
+    }
     let vocab = CharTokenizer::load(&RunPaths::new(&run_dir).vocab())?;
     let prompt = if args.prompt.is_empty() {
         // Start from a newline, as a text starts a line.

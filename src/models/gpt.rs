@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::builder::LayerInfo;
 use super::generate::{Decoder, LanguageModel};
+use super::graph::{GraphNode, ModelGraph};
 use super::{DataSpec, Model};
 use crate::autograd::no_grad;
 use crate::data::Inputs;
@@ -434,6 +435,99 @@ impl Model for Gpt {
                 params,
             })
             .collect()
+    }
+
+    /// ids → wte + wpe → per block: ln_1 → attn (+ the block's input),
+    /// ln_2 → mlp (+ the attention sum) → ln_f → lm_head (tied to wte).
+    fn graph(&self, input_shape: &[usize]) -> ModelGraph {
+        let (e, nh) = (self.config.n_embd, self.config.n_head);
+        let t = input_shape.first().copied().unwrap_or(self.seq_len);
+        let te = vec![t, e];
+        let tr = &self.transformer;
+        let mut g = ModelGraph::new(&[t], "character ids");
+        let node = |op: &str, detail: String, name: String, shape: &Vec<usize>, params| GraphNode {
+            op: op.into(),
+            detail,
+            name,
+            output_shape: shape.clone(),
+            params,
+        };
+        let emb = |m: &Embedding| format!("{} tokens → {} values", m.num_embeddings(), e);
+        let wte = g.push(node(
+            "Embedding",
+            format!("{} (token vectors)", emb(&tr.wte)),
+            "transformer.wte".into(),
+            &te,
+            tr.wte.num_parameters(),
+        ));
+        let mut x = g.push(node(
+            "Embedding",
+            format!("{} positions → {e} values, added", tr.wpe.num_embeddings()),
+            "transformer.wpe".into(),
+            &te,
+            tr.wpe.num_parameters(),
+        ));
+        g.add_residual(wte, x);
+        let ln = |m: &LayerNorm| {
+            let d = m.describe();
+            super::graph::split_description(&d).1
+        };
+        for (i, b) in tr.h.0.iter().enumerate() {
+            let h = format!("transformer.h.{i}");
+            g.push(node(
+                "LayerNorm",
+                ln(&b.ln_1),
+                format!("{h}.ln_1"),
+                &te,
+                b.ln_1.num_parameters(),
+            ));
+            let attn = g.push(node(
+                "CausalSelfAttention",
+                format!(
+                    "{nh} heads of {}, causal mask, c_attn {e}→{}, c_proj",
+                    e / nh,
+                    3 * e
+                ),
+                format!("{h}.attn"),
+                &te,
+                b.attn.num_parameters(),
+            ));
+            g.add_residual(x, attn);
+            g.push(node(
+                "LayerNorm",
+                ln(&b.ln_2),
+                format!("{h}.ln_2"),
+                &te,
+                b.ln_2.num_parameters(),
+            ));
+            let mlp = g.push(node(
+                "MLP",
+                format!("c_fc {e}→{}, GELU, c_proj {}→{e}", 4 * e, 4 * e),
+                format!("{h}.mlp"),
+                &te,
+                b.mlp.num_parameters(),
+            ));
+            g.add_residual(attn, mlp);
+            x = mlp;
+        }
+        g.push(node(
+            "LayerNorm",
+            ln(&tr.ln_f),
+            "transformer.ln_f".into(),
+            &te,
+            tr.ln_f.num_parameters(),
+        ));
+        g.push(node(
+            "Linear",
+            format!(
+                "{e} → {} next-character scores, weight tied to wte",
+                self.vocab()
+            ),
+            "lm_head".into(),
+            &vec![t, self.vocab()],
+            0,
+        ));
+        g
     }
 
     fn as_language_model(&self) -> Option<&dyn LanguageModel> {

@@ -343,6 +343,7 @@ impl RunPaths {
         vec![
             self.model(),
             self.optimizer(),
+            self.best(),
             self.metrics(),
             self.dir.join("steps.csv"),
         ]
