@@ -23,7 +23,7 @@ PAIRS=${1:-5}
 PY=${PYTHON:-/tmp/torch-venv/bin/python}
 PEERS=${PEERS:-../shared/peers/torch}
 NERVE=target/release/nerve
-OUT=benches/gemm_side_by_side.jsonl
+OUT=${OUT:-benches/gemm_side_by_side.jsonl}
 : > "$OUT"
 [ -x "$NERVE" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 

@@ -21,7 +21,7 @@ PAIRS=${2:-5}
 PY=${PYTHON:-/tmp/torch-venv/bin/python}
 PEERS=${PEERS:-../shared/peers/torch}
 NERVE=target/release/nerve
-OUT=benches/${W}_side_by_side.jsonl
+OUT=${OUT:-benches/${W}_side_by_side.jsonl}
 : > "$OUT"
 [ -x "$NERVE" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 
