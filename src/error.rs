@@ -10,6 +10,8 @@ pub struct Error {
     message: String,
     /// Every replica of a data-parallel run holds this error (rank 0 prints it).
     shared: bool,
+    /// The process exit code the command line ends with (1, or 130 after Ctrl-C).
+    exit_code: u8,
 }
 
 impl Error {
@@ -18,7 +20,22 @@ impl Error {
         Error {
             message: message.into(),
             shared: false,
+            exit_code: 1,
         }
+    }
+
+    /// The error of a run the user stopped with Ctrl-C: the command line
+    /// exits 130 (128 + SIGINT), as shells expect.
+    pub fn interrupted(message: impl Into<String>) -> Error {
+        Error {
+            exit_code: 130,
+            ..Error::new(message)
+        }
+    }
+
+    /// The exit code the command line ends with for this error.
+    pub fn exit_code(&self) -> u8 {
+        self.exit_code
     }
 
     /// Marks an error that every replica of a data-parallel run returns
@@ -37,7 +54,7 @@ impl Error {
     pub fn context(self, ctx: impl fmt::Display) -> Error {
         Error {
             message: format!("{ctx}: {}", self.message),
-            shared: self.shared,
+            ..self
         }
     }
 

@@ -9,6 +9,14 @@ use clap::Parser;
 static ALLOC: nerve::kernels::memory::AlignedAlloc = nerve::kernels::memory::AlignedAlloc;
 
 fn main() -> ExitCode {
+    // A closed pipe (`nerve eval RUN | head`) ends nerve quietly, as it ends
+    // `cat`: the default action of SIGPIPE, which Rust's runtime ignores.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default before any
+    // thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // A panic is a bug in nerve, never the user's fault: say so plainly.
     std::panic::set_hook(Box::new(|info| {
         let msg = info
@@ -34,7 +42,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e}");
-            ExitCode::from(1)
+            ExitCode::from(e.exit_code())
         }
         Err(_) => ExitCode::from(2),
     }

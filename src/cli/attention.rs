@@ -25,6 +25,7 @@ pub struct AttentionArgs {
 }
 
 pub fn run(args: AttentionArgs) -> Result<()> {
+    super::check_png_out(&args.out)?;
     if args.prompt.is_empty() {
         return Err(Error::new(
             "--prompt is empty: give the text whose attention to draw",

@@ -28,11 +28,12 @@ pub struct BoundaryArgs {
     #[arg(long, value_enum, default_value = "train")]
     pub split: PointSplit,
     /// Grid cells along each axis.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
     pub resolution: usize,
 }
 
 pub fn run(args: BoundaryArgs) -> Result<()> {
+    super::check_png_out(&args.out)?;
     let run = load_run(&args.run_dir)?;
     check_drawable(&run)?;
     let splits = load_splits(&run.config, Path::new("."))?;

@@ -22,6 +22,7 @@ pub struct CompareArgs {
 }
 
 pub fn run(args: CompareArgs) -> Result<()> {
+    super::check_png_out(&args.out)?;
     let runs = args
         .run_dirs
         .iter()

@@ -19,37 +19,59 @@ pub enum Split {
 pub struct EvalArgs {
     /// A run directory written by `nerve train` (e.g. runs/mnist-mlp).
     pub run_dir: PathBuf,
-    /// Which split of the run's data to evaluate.
-    #[arg(long, value_enum, default_value = "test")]
-    pub split: Split,
+    /// Which split of the run's data to evaluate (default: test; val for a
+    /// language model, whose text has no test split).
+    #[arg(long, value_enum)]
+    pub split: Option<Split>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
+/// [`EvalArgs`] with the split chosen.
+struct Chosen<'a> {
+    run_dir: &'a Path,
+    split: Split,
+    json: bool,
+}
+
 pub fn run(args: EvalArgs) -> Result<()> {
     let run = load_run(&args.run_dir)?;
-    if run.meta.task() == Task::Language {
+    let language = run.meta.task() == Task::Language;
+    let args = Chosen {
+        run_dir: &args.run_dir,
+        split: args
+            .split
+            .unwrap_or(if language { Split::Val } else { Split::Test }),
+        json: args.json,
+    };
+    if language {
         return eval_language_model(&run, &args);
     }
     // Data paths in the saved config were resolved when training started;
     // relative ones are taken from the current directory.
     let splits = load_splits(&run.config, Path::new("."))?;
+    let has_val = splits.val.is_some();
     let data = match args.split {
         Split::Test => splits.test,
         Split::Val => splits.val,
         Split::Train => Some(splits.train),
     }
     .ok_or_else(|| {
-        Error::new(
-            format!(
-                "the run's data has no {:?} split (see [data] in {}/config.toml)",
-                args.split,
-                args.run_dir.display()
-            )
-            .to_lowercase(),
-        )
+        let other = if args.split == Split::Test && has_val {
+            "; evaluate the validation split with --split val, or give the data a test split"
+        } else {
+            ""
+        };
+        Error::new(format!(
+            "the run's data has no {} split (see [data] in {}/config.toml){other}",
+            format!("{:?}", args.split).to_lowercase(),
+            args.run_dir.display()
+        ))
     })?;
+    if !run.meta.finished && !args.json {
+        eprintln!("{}", unfinished_note(&run.meta));
+    }
     let task = run.meta.task();
     if task != Task::Classification {
         let mut data = data;
@@ -74,9 +96,17 @@ pub fn run(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// What an unfinished run's weights are: the last checkpoint's.
+fn unfinished_note(meta: &crate::train::RunMeta) -> String {
+    format!(
+        "note: this run is unfinished; the weights are its last checkpoint's, after epoch {} (step {})",
+        meta.epochs_done, meta.steps_done
+    )
+}
+
 /// A language model: loss, perplexity and bits per character on every
 /// window of the validation (or training) text.
-fn eval_language_model(run: &crate::train::LoadedRun, args: &EvalArgs) -> Result<()> {
+fn eval_language_model(run: &crate::train::LoadedRun, args: &Chosen) -> Result<()> {
     let vocab = crate::data::CharTokenizer::load(&crate::train::RunPaths::new(&run.dir).vocab())?;
     let data = crate::train::load_text(&run.config, Path::new("."), Some(vocab))?;
     let split = match args.split {

@@ -19,7 +19,7 @@ pub struct ExplainArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub input: String,
     /// Show every term of a weighted sum with up to this many inputs.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true)]
     pub max_terms: usize,
 }
 

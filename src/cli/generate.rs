@@ -41,7 +41,7 @@ pub struct SamplingArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub top_p: Option<f32>,
     /// The seed of the draws: the same seed gives the same text.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub seed: u64,
 }
 

@@ -25,10 +25,10 @@ pub struct ModelArgs {
     /// the model's context window if smaller (SmolLM2's: 8192). Each
     /// position costs the cache 2 x blocks x kv_width x 2 bytes (SmolLM2:
     /// 23 KB).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub ctx: Option<usize>,
     /// Worker threads (default: all cores, or RAYON_NUM_THREADS).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub threads: Option<usize>,
 }
 

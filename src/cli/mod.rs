@@ -88,3 +88,16 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Dashboard(a) => serve::dashboard(a),
     }
 }
+
+/// `--out` of a command that draws a PNG: the name must say .png (nerve
+/// would otherwise write PNG bytes under another format's name).
+pub(crate) fn check_png_out(out: &std::path::Path) -> crate::error::Result<()> {
+    match out.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("png") => Ok(()),
+        found => Err(crate::Error::new(format!(
+            "--out {}: this picture is written as PNG, so the file name must end in .png (found {})",
+            out.display(),
+            found.map_or("no extension".to_string(), |e| format!(".{e}"))
+        ))),
+    }
+}

@@ -19,7 +19,7 @@ pub struct PredictArgs {
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// How many of the most likely classes to show.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     pub top: usize,
     /// Print one JSON object per input instead of text.
     #[arg(long)]
@@ -62,6 +62,13 @@ pub fn run(args: PredictArgs) -> Result<()> {
 /// row for a CSV); for a binary task the probability of the positive class,
 /// for a regression the predicted values in the targets' units.
 pub fn predict_file(run: &LoadedRun, file: &Path) -> Result<Vec<(String, Vec<f32>)>> {
+    if file.is_dir() {
+        return Err(Error::new(format!(
+            "{} is a directory: give an image or a .csv file (several at once: {}/*.png)",
+            file.display(),
+            file.display()
+        )));
+    }
     let is_csv = file
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
@@ -123,8 +130,7 @@ pub fn load_image(
     w: usize,
     invert_light: bool,
 ) -> Result<(Vec<f32>, Option<String>)> {
-    let img = image::open(file)
-        .map_err(|e| Error::new(format!("{}: cannot decode the image: {e}", file.display())))?;
+    let img = crate::data::image_folder::open_image(file)?;
     let resized = img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle);
     let mut note = None;
     let x = if channels == 1 {

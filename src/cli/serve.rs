@@ -12,7 +12,7 @@ use crate::serve::{serve, Home, ServeOptions};
 #[derive(Args, Debug)]
 pub struct PlaygroundArgs {
     /// The port to listen on (0: any free port).
-    #[arg(long, default_value_t = 8080)]
+    #[arg(long, default_value_t = 8080, allow_negative_numbers = true)]
     pub port: u16,
     /// The address to listen on; 127.0.0.1 keeps the page on this machine.
     #[arg(long, default_value = "127.0.0.1")]
@@ -21,10 +21,10 @@ pub struct PlaygroundArgs {
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
     /// Seconds without a request after which a tab's session is stopped and dropped.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 15, allow_negative_numbers = true)]
     pub session_timeout: u64,
     /// The most sessions (tabs) at once.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true)]
     pub max_sessions: usize,
 }
 
@@ -34,7 +34,7 @@ pub struct DashboardArgs {
     #[arg(default_value = "runs")]
     pub runs: PathBuf,
     /// The port to listen on (0: any free port).
-    #[arg(long, default_value_t = 8080)]
+    #[arg(long, default_value_t = 8080, allow_negative_numbers = true)]
     pub port: u16,
     /// The address to listen on; 127.0.0.1 keeps the page on this machine.
     #[arg(long, default_value = "127.0.0.1")]

@@ -26,7 +26,7 @@ pub struct ShowDataArgs {
     #[arg(long, default_value = "samples.png")]
     pub out: PathBuf,
     /// How many samples to draw.
-    #[arg(long, default_value_t = 36)]
+    #[arg(long, default_value_t = 36, allow_negative_numbers = true)]
     pub count: usize,
     /// Which split: train (augmented, in the order of the first epoch), val or test.
     #[arg(long, value_enum, default_value_t = Split::Train)]
@@ -35,11 +35,12 @@ pub struct ShowDataArgs {
     #[arg(long)]
     pub no_augment: bool,
     /// The epoch whose order and augmentation to show (training split).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub epoch: usize,
 }
 
 pub fn run(args: ShowDataArgs) -> Result<()> {
+    super::check_png_out(&args.out)?;
     if args.count == 0 || args.count > 400 {
         return Err(Error::new(format!(
             "--count must be between 1 and 400, found {}",

@@ -22,11 +22,12 @@ pub struct VisualizeArgs {
     #[arg(long, default_value = "maps.png")]
     pub out: PathBuf,
     /// At most this many feature maps per layer.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, allow_negative_numbers = true)]
     pub max_maps: usize,
 }
 
 pub fn run(args: VisualizeArgs) -> Result<()> {
+    super::check_png_out(&args.out)?;
     let run = load_run(&args.run_dir)?;
     let shape = run.meta.input_shape.clone();
     let [c, h, w] = shape[..] else {

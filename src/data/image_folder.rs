@@ -123,9 +123,23 @@ pub fn scan_image_folder(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
 /// Decodes `file` to `channels × h × w` values in [0, 1] (resized with a
 /// triangle filter; grayscale by luma, RGB channel-first).
 pub fn load_image_file(file: &Path, channels: usize, h: usize, w: usize) -> Result<Vec<f32>> {
-    let img = image::open(file)
-        .map_err(|e| Error::new(format!("{}: cannot decode the image: {e}", file.display())))?;
-    Ok(image_to_chw(&img, channels, h, w))
+    Ok(image_to_chw(&open_image(file)?, channels, h, w))
+}
+
+/// Opens and decodes an image file; a missing file, a directory and an
+/// undecodable file each get their own message naming the path.
+pub fn open_image(file: &Path) -> Result<image::DynamicImage> {
+    match std::fs::metadata(file) {
+        Err(e) => crate::bail!("{}: {}", file.display(), describe_io(&e)),
+        Ok(m) if m.is_dir() => crate::bail!(
+            "{} is a directory: give an image file (PNG, JPEG, ...), or several, e.g. {}/*.png",
+            file.display(),
+            file.display()
+        ),
+        Ok(_) => {}
+    }
+    image::open(file)
+        .map_err(|e| Error::new(format!("{}: cannot decode the image: {e}", file.display())))
 }
 
 /// Resizes a decoded image and lays it out as `channels × h × w` in [0, 1].

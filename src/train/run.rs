@@ -245,6 +245,8 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
     let mut meta = new_meta(cfg, &data);
     let mut history: Vec<EpochRow> = Vec::new();
     let mut best = BestWeights::new(t.early_stopping.clone(), t.keep_best);
+    // --resume of a run that had finished (its last checkpoint is the end).
+    let was_finished = opts.resume && root && paths.load_meta().is_ok_and(|m| m.finished);
     if opts.resume {
         if root {
             let r = resume(
@@ -403,7 +405,11 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
         last_save: Instant::now(),
         line_every: 1,
         steps: Vec::new(),
+        finished_before: None,
     };
+    if was_finished {
+        run.finished_before = Some(resumed);
+    }
     if opts.log_steps && opts.resume && root {
         run.steps = load_steps(&paths, run.meta.steps_done);
     }
@@ -458,6 +464,8 @@ struct Run<'a> {
     line_every: usize,
     /// Every step's (step, loss, lr, samples), for steps.csv.
     steps: Vec<(usize, f32, f32, usize)>,
+    /// `--resume` of a run that had already finished: (epochs, steps) then.
+    finished_before: Option<(usize, usize)>,
 }
 
 /// The longest stretch of training between two checkpoints: a run that is
@@ -1098,14 +1106,34 @@ impl Run<'_> {
         };
         together(self.replicas(), saved)?;
         let seconds = started.elapsed().as_secs_f64();
-        say(
-            self.quiet(),
-            format!(
-                "saved {} (model.safetensors, metrics.csv, training.png) in {:.1}s",
-                self.paths.dir.display(),
-                seconds
-            ),
-        );
+        if self.finished_before == Some(now) {
+            // --resume of a finished run with nothing more to do.
+            say(
+                self.quiet(),
+                format!(
+                    "{} was already finished: {} epochs, {} steps, {:.1}s of training{}. Nothing more to train; \
+                     to train longer, resume with a larger --epochs{}",
+                    self.paths.dir.display(),
+                    self.meta.epochs_done,
+                    self.meta.steps_done,
+                    self.meta.train_seconds,
+                    self.meta
+                        .best_val_loss
+                        .map(|l| format!(", best validation loss {l:.4}"))
+                        .unwrap_or_default(),
+                    if self.by_steps { " or --max-steps" } else { "" },
+                ),
+            );
+        } else {
+            say(
+                self.quiet(),
+                format!(
+                    "saved {} (model.safetensors, metrics.csv, training.png) in {:.1}s",
+                    self.paths.dir.display(),
+                    seconds
+                ),
+            );
+        }
         Ok(TrainReport {
             history: self.history,
             test,
@@ -1185,7 +1213,7 @@ fn interrupted_error(
     saved: Option<(usize, usize)>,
     by_steps: bool,
 ) -> Error {
-    Error::new(format!(
+    Error::interrupted(format!(
         "interrupted during {}; {}. Continue with `nerve train <config> --out {} --resume`",
         if by_steps {
             format!("step {}", meta.steps_done + 1)

@@ -348,6 +348,26 @@ impl RunPaths {
         ]
     }
 
+    /// Every file nerve writes in a run directory (what `--force` removes
+    /// before a new run; nothing else in the directory is touched).
+    pub fn all_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for f in self.checkpoint_files() {
+            files.push(Self::staged(&f));
+            files.push(f);
+        }
+        files.extend([
+            self.best(),
+            Self::staged(&self.best()),
+            self.config(),
+            self.plot(),
+            self.vocab(),
+            self.meta(),
+            Self::staged(&self.meta()),
+        ]);
+        files
+    }
+
     /// Writes a checkpoint: `files` (paths of this run directory and their
     /// bytes) and `meta`, staged and committed as the module explains.
     pub fn commit_checkpoint(&self, files: &[(PathBuf, Vec<u8>)], meta: &RunMeta) -> Result<()> {

@@ -41,7 +41,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Worker threads for the parallel kernels (default: all cores, or RAYON_NUM_THREADS).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub threads: Option<usize>,
     /// A fast smoke run: fewer repetitions and samples. Its figures are not
     /// comparable with the reference scripts.
