@@ -79,7 +79,7 @@ const TALL: &str = "tall-skinny, short-wide";
 const ROW: &str = "one row (decoding a token)";
 
 /// The models' products; benches/torch_gemm_shapes.py has the same list.
-pub const MODEL_SHAPES: [Shape; 24] = [
+pub const MODEL_SHAPES: [Shape; 27] = [
     shape(
         CONV,
         "conv1 W[6x25]@cols[25x784]",
@@ -157,6 +157,27 @@ pub const MODEL_SHAPES: [Shape; 24] = [
         (512, 2048, 128),
         true,
         false,
+    ),
+    shape(
+        GPT,
+        "qkv dx dY@W [2048x384]@[384x128]",
+        (2048, 384, 128),
+        false,
+        false,
+    ),
+    shape(
+        GPT,
+        "qkv dW dYt@x [384x2048]@[2048x128]",
+        (384, 2048, 128),
+        true,
+        false,
+    ),
+    shape(
+        GPT,
+        "qkv x@Wt, 12x64 tokens [768x128]@[128x384]",
+        (768, 128, 384),
+        false,
+        true,
     ),
     shape(
         TRANS,
