@@ -153,6 +153,7 @@ fn section(
     md.push('\n');
 }
 
+#[allow(clippy::type_complexity)]
 fn generate() -> String {
     let data_src = include_str!("../src/data/config.rs");
     let aug_src = include_str!("../src/data/augment.rs");

@@ -115,7 +115,7 @@ fn step_losses(run: &Path) -> Vec<(usize, f64)> {
 }
 
 fn weights(run: &Path) -> Vec<(String, Vec<f32>)> {
-    nerve::io::load_safetensors(&run.join("model.safetensors"))
+    nerve::io::load_safetensors(run.join("model.safetensors"))
         .unwrap()
         .into_iter()
         .map(|(n, t)| (n, t.to_vec()))

@@ -466,7 +466,7 @@ fn hostile_headers_give_specific_errors() {
         );
     }
 
-    let msg = load_safetensors(&dir.join("does_not_exist.safetensors"))
+    let msg = load_safetensors(dir.join("does_not_exist.safetensors"))
         .unwrap_err()
         .to_string();
     assert_contains(

@@ -100,7 +100,7 @@ fn the_state_carries_token_by_token() {
     let data = corpus(&d);
     for cell in ["lstm", "gru", "rnn"] {
         train_text(&d, cell, &config(&data, "", cell, 3)).unwrap();
-        let loaded = load_run(&d.join("run")).unwrap();
+        let loaded = load_run(d.join("run")).unwrap();
         let lm = loaded.model.as_language_model().unwrap();
         let ids: Vec<u32> = vec![3, 1, 4, 1, 5, 9, 2, 6];
         // Feeding the prefix at once and one token at a time: the same logits.

@@ -43,7 +43,7 @@ pub fn resume(
         )));
     }
     load_weights(model, &paths.model())?;
-    let opt_state = load_safetensors(&paths.optimizer())?;
+    let opt_state = load_safetensors(paths.optimizer())?;
     optimizer
         .load_state(&opt_state)
         .map_err(|e| e.context(paths.optimizer().display()))?;
@@ -92,7 +92,7 @@ impl BestWeights {
     /// Loads the best weights of a resumed run.
     pub fn resume(&mut self, paths: &RunPaths) -> Result<()> {
         if self.active() && paths.best().exists() {
-            let best = load_safetensors(&paths.best())?;
+            let best = load_safetensors(paths.best())?;
             self.weights = Some(best.into_iter().map(|(_, t)| t.to_vec()).collect());
         }
         Ok(())

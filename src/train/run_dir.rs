@@ -425,7 +425,7 @@ impl RunPaths {
     }
 
     pub fn save_optimizer(&self, opt: &dyn Optimizer) -> Result<()> {
-        save_safetensors(&self.optimizer(), &opt.state(), None)
+        save_safetensors(self.optimizer(), &opt.state(), None)
     }
 
     pub fn save_meta(&self, meta: &RunMeta) -> Result<()> {
