@@ -215,7 +215,7 @@ fn bad_gpt_inputs_are_clear_errors() {
             "--out",
             gif.to_str().unwrap(),
         ]),
-        &["attention.gif", "ending in .png"],
+        &["attention.gif", "must end in .png"],
     );
     assert!(!gif.exists());
     // Sizes that make no model.

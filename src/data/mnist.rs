@@ -18,7 +18,8 @@ pub const TEST_FILES: (&str, &str) = ("t10k-images-idx3-ubyte", "t10k-labels-idx
 ///
 /// Each file is read as `<name>.gz`, or as the uncompressed `<name>` if there
 /// is no `.gz`. The four files are read in parallel.
-pub fn load_mnist(dir: &Path) -> Result<(Dataset, Dataset)> {
+pub fn load_mnist(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
+    let dir = dir.as_ref();
     if !dir.is_dir() {
         crate::bail!(
             "{}: MNIST directory not found (it should hold {}.gz and friends; run \
