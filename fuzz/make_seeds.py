@@ -1,4 +1,4 @@
-"""Writes fuzz/seeds/: small GGUF files for the fuzz target to start from.
+"""Writes fuzz/seeds/ (git-ignored, never committed): small GGUF files for the fuzz target to start from.
 
 tiny_llama.gguf: a complete llama model (1 block, width 32, 2 query heads
 and 1 key/value head of 16, feed-forward 32, vocabulary of the 256 GPT-2
