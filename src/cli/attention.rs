@@ -31,16 +31,6 @@ pub fn run(args: AttentionArgs) -> Result<()> {
             "--prompt is empty: give the text whose attention to draw",
         ));
     }
-    let png = args
-        .out
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
-    if !png {
-        return Err(Error::new(format!(
-            "--out {}: the attention maps are written as a PNG; give a path ending in .png",
-            args.out.display()
-        )));
-    }
     let run = load_run(&args.run_dir)?;
     let lm = run.model.as_language_model();
     let window = lm.and_then(|m| m.context_window());

@@ -74,6 +74,29 @@ pub struct CharRnnConfig {
     pub forget_bias: f32,
 }
 
+/// The checks every embedding + recurrent model shares: a known cell and
+/// sizes of at least 1.
+pub(crate) fn check_recurrent(
+    cell: &str,
+    embedding_dim: usize,
+    hidden_size: usize,
+    num_layers: usize,
+) -> Result<()> {
+    if !Recurrent::CELLS.contains(&cell) {
+        return Err(unknown_name("model.cell", "cell", cell, Recurrent::CELLS));
+    }
+    for (k, v) in [
+        ("embedding_dim", embedding_dim),
+        ("hidden_size", hidden_size),
+        ("num_layers", num_layers),
+    ] {
+        if v == 0 {
+            crate::bail!("model.{k} must be at least 1, found 0");
+        }
+    }
+    Ok(())
+}
+
 impl CharRnnConfig {
     /// Reads `[model]` (without `arch`).
     pub fn from_table(t: toml::Table, src: &Source) -> Result<CharRnnConfig> {
@@ -82,23 +105,12 @@ impl CharRnnConfig {
 
     /// Checks names and ranges.
     pub fn validate(&self) -> Result<()> {
-        if !Recurrent::CELLS.contains(&self.cell.as_str()) {
-            return Err(unknown_name(
-                "model.cell",
-                "cell",
-                &self.cell,
-                Recurrent::CELLS,
-            ));
-        }
-        for (k, v) in [
-            ("embedding_dim", self.embedding_dim),
-            ("hidden_size", self.hidden_size),
-            ("num_layers", self.num_layers),
-        ] {
-            if v == 0 {
-                crate::bail!("model.{k} must be at least 1, found 0");
-            }
-        }
+        check_recurrent(
+            &self.cell,
+            self.embedding_dim,
+            self.hidden_size,
+            self.num_layers,
+        )?;
         if !(0.0..1.0).contains(&self.dropout) {
             crate::bail!("model.dropout must be in [0, 1), found {}", self.dropout);
         }

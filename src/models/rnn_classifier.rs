@@ -19,11 +19,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::builder::LayerInfo;
+use super::char_rnn::check_recurrent;
 use super::{DataSpec, Model, ModelGraph};
 use crate::data::Inputs;
 use crate::error::{Error, Result};
 use crate::nn::{Embedding, Linear, Module, Recurrent, RnnOptions};
-use crate::schema::{read, unknown_name, Source};
+use crate::schema::{read, Source};
 use crate::tensor::Tensor;
 
 fn lstm() -> String {
@@ -71,24 +72,12 @@ impl RnnClassifierConfig {
 
     /// Checks names and ranges.
     pub fn validate(&self) -> Result<()> {
-        if !Recurrent::CELLS.contains(&self.cell.as_str()) {
-            return Err(unknown_name(
-                "model.cell",
-                "cell",
-                &self.cell,
-                Recurrent::CELLS,
-            ));
-        }
-        for (k, v) in [
-            ("embedding_dim", self.embedding_dim),
-            ("hidden_size", self.hidden_size),
-            ("num_layers", self.num_layers),
-        ] {
-            if v == 0 {
-                crate::bail!("model.{k} must be at least 1, found 0");
-            }
-        }
-        Ok(())
+        check_recurrent(
+            &self.cell,
+            self.embedding_dim,
+            self.hidden_size,
+            self.num_layers,
+        )
     }
 
     /// The classifier for sequences of `vocab_size` tokens into `num_outputs` classes.
