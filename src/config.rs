@@ -23,11 +23,14 @@ pub use crate::train::config::EarlyStopping;
 /// A whole training config.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Config {
-    /// The run's name (default: the config file's stem); the run directory is runs/<name>.
+    /// The run's name (default: the config file's stem); the run directory is `runs/<name>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `[data]`: where the examples come from.
     pub data: DataConfig,
+    /// `[model]`: the architecture.
     pub model: ModelConfig,
+    /// `[train]`: optimizer, schedule, epochs, checkpoints.
     pub train: TrainConfig,
 }
 

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! nerve: neural networks from first principles.
 //!
 //! A neuron is a weighted sum plus a bias passed through an activation; a layer
@@ -14,18 +15,21 @@
 
 pub mod autograd;
 #[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod cli;
 pub mod config;
 pub mod data;
 pub mod dist;
 pub mod error;
 pub mod io;
+#[doc(hidden)]
 pub mod kernels;
 pub mod models;
 pub mod nn;
 pub mod optim;
 pub mod schema;
 #[cfg(feature = "serve")]
+#[doc(hidden)]
 pub mod serve;
 pub mod tensor;
 pub mod train;

@@ -127,7 +127,7 @@ fn place(section: &str) -> String {
     }
 }
 
-/// "unknown key 'k' in [section]; did you mean ...; valid keys: ...".
+/// "unknown key 'k' in \[section\]; did you mean ...; valid keys: ...".
 pub fn unknown_key(key: &str, section: &str, allowed: &[&str]) -> Error {
     Error::new(format!(
         "unknown key '{key}' {}{}; valid keys: {}",
@@ -137,7 +137,7 @@ pub fn unknown_key(key: &str, section: &str, allowed: &[&str]) -> Error {
     ))
 }
 
-/// "unknown <what> "name"; did you mean ...; valid: ..." for a name that
+/// `unknown <what> "name"; did you mean ...; valid: ...` for a name that
 /// picks a variant (an architecture, an optimizer, a schedule, a layer type).
 pub fn unknown_name(field: &str, what: &str, name: &str, known: &[&str]) -> Error {
     Error::new(format!(
@@ -236,7 +236,9 @@ fn split_last(path: &str, field: &str) -> (String, String) {
 /// padding also `"same"` (output as large as the input, stride 1) or `"valid"` (0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SizeSpec {
+    /// (height, width); a single number n is (n, n).
     Pair(usize, usize),
+    /// `"same"`: padding that keeps the input's size (stride 1).
     Same,
 }
 

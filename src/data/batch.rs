@@ -82,6 +82,7 @@ impl Inputs {
 /// Inputs and the targets they should produce.
 #[derive(Clone, Debug)]
 pub struct Batch {
+    /// The model's inputs (features, images or token ids).
     pub inputs: Inputs,
     /// One class per sample, values per sample, or (language models) the
     /// next token at every position, `batch * len` classes.
@@ -103,9 +104,13 @@ impl Batch {
 /// How a training epoch draws its batches.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EpochOptions {
+    /// Samples per batch.
     pub batch_size: usize,
+    /// Draw the samples in a new random order each epoch.
     pub shuffle: bool,
+    /// Leave out a last batch smaller than `batch_size`.
     pub drop_last: bool,
+    /// Seed of the shuffle (mixed with the epoch).
     pub seed: u64,
 }
 
@@ -195,11 +200,14 @@ impl BatchSource for Dataset {
 /// A dataset whose training batches are changed at random by an
 /// [`Augmenter`], seeded by (seed, epoch, batch); evaluation batches are not.
 pub struct Augmented {
+    /// The examples.
     pub data: Dataset,
+    /// The random changes applied to training batches.
     pub augmenter: Augmenter,
 }
 
 impl Augmented {
+    /// Wraps `data` so its training batches go through `augmenter`.
     pub fn new(data: Dataset, augmenter: Augmenter) -> Augmented {
         Augmented { data, augmenter }
     }

@@ -196,6 +196,7 @@ impl BpeTokenizer {
         self.bos
     }
 
+    /// The end-of-sequence id named in the file, if any.
     pub fn eos(&self) -> Option<u32> {
         self.eos
     }

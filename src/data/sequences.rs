@@ -22,11 +22,13 @@ use crate::tensor::Generator;
 pub struct SequenceSet {
     /// `len() * seq_len` ids, row-major.
     pub ids: Vec<u32>,
+    /// Ids per sequence.
     pub seq_len: usize,
     /// One class per sequence.
     pub labels: Vec<usize>,
     /// Number of distinct token ids.
     pub vocab_size: usize,
+    /// The class names, in label order.
     pub class_names: Vec<String>,
 }
 

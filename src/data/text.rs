@@ -97,8 +97,11 @@ pub enum Windows {
 /// Token ids of one split, cut into windows.
 #[derive(Clone, Debug)]
 pub struct TextSplit {
+    /// The split's token ids, in order.
     pub ids: Vec<u32>,
+    /// Tokens per window (the context length).
     pub seq_len: usize,
+    /// How windows are drawn.
     pub windows: Windows,
 }
 

@@ -10,7 +10,9 @@ use crate::error::Error;
 pub struct Launch {
     /// Who started it ("mpirun (Open MPI)", "srun (Slurm)", ...).
     pub launcher: &'static str,
+    /// This process's rank, 0-based.
     pub rank: usize,
+    /// Number of ranks.
     pub size: usize,
 }
 

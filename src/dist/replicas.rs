@@ -96,6 +96,7 @@ pub struct CommStats {
     pub gradient_seconds: f64,
     /// Gradient sums (steps) and the calls they made (buckets).
     pub gradient_reductions: usize,
+    /// Collective calls made for them (one per bucket).
     pub gradient_calls: usize,
     /// Gradient values summed per step.
     pub gradient_floats: usize,
@@ -155,10 +156,12 @@ impl Replicas {
         }
     }
 
+    /// This process's rank, 0-based.
     pub fn rank(&self) -> usize {
         self.inner.comm.rank()
     }
 
+    /// Number of ranks.
     pub fn size(&self) -> usize {
         self.inner.comm.size()
     }
@@ -457,9 +460,11 @@ impl Default for Checksum {
 }
 
 impl Checksum {
+    /// The FNV-1a offset basis.
     pub fn new() -> Checksum {
         Checksum::default()
     }
+    /// Mixes in bytes (an FNV-1a step each).
     pub fn bytes(&mut self, b: &[u8]) -> &mut Checksum {
         for &x in b {
             self.0 ^= u64::from(x);
@@ -467,6 +472,7 @@ impl Checksum {
         }
         self
     }
+    /// Mixes in values, an FNV-1a step per value's 32 bits.
     pub fn f32s(&mut self, v: &[f32]) -> &mut Checksum {
         // Word-wise (4 bytes at a time) for speed on large data.
         for &x in v {
@@ -475,9 +481,11 @@ impl Checksum {
         }
         self
     }
+    /// Mixes in a u64's little-endian bytes.
     pub fn u64(&mut self, x: u64) -> &mut Checksum {
         self.bytes(&x.to_le_bytes())
     }
+    /// The checksum so far.
     pub fn value(&self) -> u64 {
         self.0
     }

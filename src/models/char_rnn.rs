@@ -147,8 +147,11 @@ impl CharRnnConfig {
 
 /// A built char-RNN.
 pub struct CharRnn {
+    /// Token ids to vectors.
     pub embedding: Embedding,
+    /// The recurrent layer (RNN, LSTM or GRU).
     pub rnn: Recurrent,
+    /// Hidden state to next-token logits.
     pub head: Linear,
     seq_len: usize,
     /// The state carried between training batches (consecutive windows).

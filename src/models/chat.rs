@@ -22,12 +22,16 @@ use crate::io::gguf::GgufFile;
 /// Who said a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// The system prompt.
     System,
+    /// The person chatting.
     User,
+    /// The model.
     Assistant,
 }
 
 impl Role {
+    /// The role's name in chat templates ("system", "user", "assistant").
     pub fn name(self) -> &'static str {
         match self {
             Role::System => "system",

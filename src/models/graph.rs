@@ -39,8 +39,11 @@ pub struct GraphNode {
 /// A connection between two nodes (by index).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GraphEdge {
+    /// The source node's index.
     pub from: usize,
+    /// The target node's index.
     pub to: usize,
+    /// What it carries.
     pub kind: EdgeKind,
     /// Shown beside the edge (e.g. "h, c" for an LSTM's state).
     pub label: String,
@@ -49,7 +52,9 @@ pub struct GraphEdge {
 /// The whole graph; node 0 is the input.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelGraph {
+    /// The boxes; node 0 is the input.
     pub nodes: Vec<GraphNode>,
+    /// The connections between them.
     pub edges: Vec<GraphEdge>,
 }
 

@@ -83,28 +83,39 @@ pub enum LayerKeys {
         /// Whether to add a bias (default true).
         bias: Option<bool>,
     },
+    /// ReLU: max(0, x).
     Relu {},
+    /// Leaky ReLU: x if x > 0 else slope·x.
     LeakyRelu {
         /// Negative slope (default 0.01).
         slope: Option<f32>,
     },
+    /// Sigmoid: 1 / (1 + e⁻ˣ).
     Sigmoid {},
+    /// Tanh.
     Tanh {},
+    /// GELU: x·Φ(x), or its tanh approximation.
     Gelu {
         /// "none" (exact, the default) or "tanh".
         approximate: Option<String>,
     },
+    /// Softmax over the features: e^(zᵢ/T) / Σⱼ e^(zⱼ/T).
     Softmax {
         /// Temperature T of softmax(z/T) (default 1).
         temperature: Option<f32>,
     },
+    /// Log-softmax over the features.
     LogSoftmax {},
+    /// Dropout: zeroes inputs with probability p while training.
     Dropout {
         /// Drop probability in [0, 1) (default 0.5).
         p: Option<f32>,
     },
+    /// Flattens all but the batch dimension.
     Flatten {},
+    /// The identity.
     Identity {},
+    /// A 2-d convolution over [C, H, W] inputs.
     Conv2d {
         /// Output channels.
         out: Option<usize>,
@@ -121,30 +132,41 @@ pub enum LayerKeys {
         /// Whether to add a bias (default true).
         bias: Option<bool>,
     },
+    /// Max pooling over windows.
     MaxPool2d {
+        /// Window size, 2 or [2, 3].
         kernel: Option<SizeSpec>,
         /// Default: the kernel size.
         stride: Option<SizeSpec>,
+        /// Implicit -∞ added on each side (default 0).
         padding: Option<SizeSpec>,
     },
+    /// Average pooling over windows.
     AvgPool2d {
+        /// Window size, 2 or [2, 3].
         kernel: Option<SizeSpec>,
         /// Default: the kernel size.
         stride: Option<SizeSpec>,
+        /// Zeros added on each side (default 0).
         padding: Option<SizeSpec>,
     },
+    /// Average pooling to a fixed output size.
     AdaptiveAvgPool2d {
         /// Output height and width.
         output_size: Option<SizeSpec>,
     },
+    /// Batch normalisation of [N, C] inputs.
     BatchNorm1d {
         /// Added to the variance (default 1e-5).
         eps: Option<f32>,
         /// Weight of the newest batch in the running statistics (default 0.1).
         momentum: Option<f32>,
     },
+    /// Batch normalisation of [N, C, H, W] inputs, per channel.
     BatchNorm2d {
+        /// Added to the variance (default 1e-5).
         eps: Option<f32>,
+        /// Weight of the newest batch in the running statistics (default 0.1).
         momentum: Option<f32>,
     },
 }

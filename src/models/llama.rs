@@ -36,15 +36,25 @@ thread_local! {
 /// The shape of a llama model, read from `llama.*` metadata.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LlamaConfig {
+    /// Transformer blocks.
     pub n_layers: usize,
+    /// Embedding width (hidden size).
     pub dim: usize,
+    /// Hidden width of the SwiGLU feed-forward.
     pub ffn_dim: usize,
+    /// Query heads.
     pub n_heads: usize,
+    /// Key/value heads (grouped-query attention when fewer than `n_heads`).
     pub n_kv_heads: usize,
+    /// Width of one head (`dim / n_heads`).
     pub head_dim: usize,
+    /// RoPE's base θ.
     pub rope_theta: f32,
+    /// ε of the RMSNorms.
     pub rms_eps: f32,
+    /// Positions the model was trained on.
     pub context_length: usize,
+    /// Token ids.
     pub vocab_size: usize,
 }
 
@@ -148,6 +158,7 @@ pub struct Llama {
 /// [`Llama::forward_timed`]: seconds per [`Op`], over every block.
 #[derive(Clone, Debug, Default)]
 pub struct OpTimes {
+    /// Seconds per op, indexed by `Op as usize`.
     pub secs: [f64; Op::ALL.len()],
     /// Forward calls summed.
     pub calls: usize,
@@ -178,6 +189,7 @@ pub enum Op {
 }
 
 impl Op {
+    /// Every op, in the order of a forward pass.
     pub const ALL: [Op; 9] = [
         Op::Embed,
         Op::Elementwise,
@@ -190,6 +202,7 @@ impl Op {
         Op::Head,
     ];
 
+    /// A short name for reports.
     pub fn name(self) -> &'static str {
         match self {
             Op::Embed => "embedding",
@@ -239,6 +252,7 @@ impl KvCache {
         self.len
     }
 
+    /// No positions held yet.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -271,6 +285,17 @@ impl KvCache {
             .chain(&self.values)
             .map(|v| v.len() * 2)
             .sum()
+    }
+}
+
+/// `{:?}`: the config and the number of blocks (the weights are a mapped
+/// file, not printed).
+impl std::fmt::Debug for Llama {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Llama")
+            .field("config", &self.config)
+            .field("blocks", &self.blocks.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -325,6 +350,7 @@ impl Llama {
         })
     }
 
+    /// The model's shape, as read from the file.
     pub fn config(&self) -> &LlamaConfig {
         &self.config
     }

@@ -16,6 +16,7 @@ pub mod char_rnn;
 pub mod chat;
 mod conv_layers;
 pub mod generate;
+#[allow(missing_docs)] // documented after the GPT decoder work in it lands (issue 15)
 pub mod gpt;
 pub mod graph;
 pub mod layer_spec;
@@ -48,8 +49,9 @@ use crate::tensor::Tensor;
 /// What a model is built for: the data's shape and what it predicts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DataSpec {
-    /// Shape of one sample without the batch dimension ([T] for token sequences).
+    /// Shape of one sample without the batch dimension (`[T]` for token sequences).
     pub sample_shape: Vec<usize>,
+    /// What it predicts.
     pub task: Task,
     /// Numbers to output per sample (classes, 1 for binary, targets) or per
     /// position (the vocabulary size of a language model).
@@ -119,9 +121,13 @@ pub trait Model: Module {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(tag = "arch", rename_all = "snake_case")]
 pub enum ModelConfig {
+    /// `arch = "sequential"`: a list of layers.
     Sequential(SequentialConfig),
+    /// `arch = "char_rnn"`: Embedding -> RNN/LSTM/GRU -> Linear.
     CharRnn(CharRnnConfig),
+    /// `arch = "gpt"`: nanoGPT's decoder-only transformer.
     Gpt(GptConfig),
+    /// `arch = "rnn_classifier"`: a recurrent network classifying a sequence by its last state.
     RnnClassifier(RnnClassifierConfig),
 }
 
@@ -202,5 +208,28 @@ impl ModelConfig {
             ModelConfig::Gpt(c) => Box::new(c.build(data)?),
             ModelConfig::RnnClassifier(c) => Box::new(c.build(data)?),
         })
+    }
+}
+
+crate::module_display!(
+    CharRnn,
+    RnnClassifier,
+    SequentialModel,
+    Gpt,
+    gpt::Transformer,
+    gpt::Blocks,
+);
+
+/// `println!("{model}")` of a built architecture: its PyTorch-style tree.
+impl std::fmt::Display for dyn Model + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe_tree())
+    }
+}
+
+/// `{:?}` of a built architecture: its tree, as PyTorch's `repr`.
+impl std::fmt::Debug for dyn Model + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe_tree())
     }
 }

@@ -107,8 +107,11 @@ impl RnnClassifierConfig {
 
 /// A built recurrent sequence classifier.
 pub struct RnnClassifier {
+    /// Token ids to vectors.
     pub embedding: Embedding,
+    /// The recurrent layer (RNN, LSTM or GRU).
     pub rnn: Recurrent,
+    /// Last hidden state to class logits.
     pub head: Linear,
     seq_len: usize,
 }

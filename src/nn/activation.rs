@@ -11,8 +11,15 @@ use crate::tensor::Tensor;
 macro_rules! simple_activation {
     ($(#[$doc:meta])* $name:ident, $method:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, Default)]
+        #[derive(Clone, Copy, Default)]
         pub struct $name;
+
+        impl $name {
+            #[doc = concat!("The layer: `", stringify!($name), "::new()`, the same as the unit value `", stringify!($name), "`.")]
+            pub const fn new() -> $name {
+                $name
+            }
+        }
 
         impl Module for $name {
             fn forward(&self, x: &Tensor) -> Tensor {
@@ -39,8 +46,15 @@ simple_activation!(
     Step, step);
 
 /// The identity: returns its input.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct Identity;
+
+impl Identity {
+    /// The layer: `Identity::new()`, the same as the unit value `Identity`.
+    pub const fn new() -> Identity {
+        Identity
+    }
+}
 
 impl Module for Identity {
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -52,12 +66,14 @@ impl Module for Identity {
 }
 
 /// Leaky ReLU with a negative slope (PyTorch's default 0.01).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct LeakyReLU {
+    /// The slope for `x < 0`.
     pub negative_slope: f32,
 }
 
 impl LeakyReLU {
+    /// `LeakyReLU(negative_slope)`; `LeakyReLU::default()` has PyTorch's 0.01.
     pub fn new(negative_slope: f32) -> LeakyReLU {
         LeakyReLU { negative_slope }
     }
@@ -81,13 +97,16 @@ impl Module for LeakyReLU {
 }
 
 /// GELU, exact (erf) by default or with the tanh approximation.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct GELU {
+    /// The tanh approximation `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`
+    /// instead of the exact `x·Φ(x)`.
     pub tanh_approximation: bool,
 }
 
 impl GELU {
-    /// `approximate` is PyTorch's argument: "none" or "tanh".
+    /// `approximate` is PyTorch's argument: "none" or "tanh";
+    /// `GELU::default()` is the exact one.
     pub fn new(approximate: &str) -> GELU {
         GELU {
             tanh_approximation: approximate == "tanh",
@@ -116,13 +135,16 @@ impl Module for GELU {
 }
 
 /// Softmax over `dim`, with a temperature (1.0 is the plain softmax).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Softmax {
+    /// The axis normalised (negative counts from the end).
     pub dim: isize,
+    /// `T` in `e^(xᵢ/T) / Σⱼ e^(xⱼ/T)`.
     pub temperature: f32,
 }
 
 impl Softmax {
+    /// `Softmax(dim)` at temperature 1.
     pub fn new(dim: isize) -> Softmax {
         Softmax {
             dim,
@@ -141,12 +163,14 @@ impl Module for Softmax {
 }
 
 /// Log-softmax over `dim`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct LogSoftmax {
+    /// The axis normalised (negative counts from the end).
     pub dim: isize,
 }
 
 impl LogSoftmax {
+    /// `LogSoftmax(dim)`: `xᵢ - log Σⱼ e^(xⱼ)`.
     pub fn new(dim: isize) -> LogSoftmax {
         LogSoftmax { dim }
     }

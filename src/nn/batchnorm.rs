@@ -331,9 +331,11 @@ macro_rules! batch_norm_layer {
             pub fn bias(&self) -> Option<&Tensor> {
                 self.inner.bias.as_ref()
             }
+            /// The running mean of each feature, `[num_features]` (used in evaluation).
             pub fn running_mean(&self) -> &Tensor {
                 &self.inner.running_mean
             }
+            /// The running (unbiased) variance of each feature, `[num_features]`.
             pub fn running_var(&self) -> &Tensor {
                 &self.inner.running_var
             }
@@ -341,6 +343,7 @@ macro_rules! batch_norm_layer {
             pub fn num_batches_tracked(&self) -> &Tensor {
                 &self.inner.num_batches_tracked
             }
+            /// The number of features (channels) C.
             pub fn num_features(&self) -> usize {
                 self.inner.num_features
             }

@@ -58,10 +58,15 @@ impl Size2 {
 /// 1, 0, 1, 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dOptions {
+    /// Step of the window, (height, width).
     pub stride: Size2,
+    /// Zeros added on each side, (height, width).
     pub padding: Size2,
+    /// Spacing between kernel taps, (height, width).
     pub dilation: Size2,
+    /// Channel groups: in and out channels are split into this many independent convolutions.
     pub groups: usize,
+    /// Whether the layer adds a bias per output channel.
     pub bias: bool,
 }
 
@@ -78,22 +83,27 @@ impl Default for Conv2dOptions {
 }
 
 impl Conv2dOptions {
+    /// Sets the stride.
     pub fn stride(mut self, s: impl Into<Size2>) -> Self {
         self.stride = s.into();
         self
     }
+    /// Sets the padding.
     pub fn padding(mut self, p: impl Into<Size2>) -> Self {
         self.padding = p.into();
         self
     }
+    /// Sets the dilation.
     pub fn dilation(mut self, d: impl Into<Size2>) -> Self {
         self.dilation = d.into();
         self
     }
+    /// Sets the number of groups.
     pub fn groups(mut self, g: usize) -> Self {
         self.groups = g;
         self
     }
+    /// With or without a bias.
     pub fn bias(mut self, b: bool) -> Self {
         self.bias = b;
         self
@@ -288,15 +298,19 @@ impl Conv2d {
         }
     }
 
+    /// Input channels C_in.
     pub fn in_channels(&self) -> usize {
         self.in_channels
     }
+    /// Output channels C_out.
     pub fn out_channels(&self) -> usize {
         self.out_channels
     }
+    /// The kernel's (height, width).
     pub fn kernel_size(&self) -> (usize, usize) {
         self.kernel_size.pair()
     }
+    /// Stride, padding, dilation, groups and bias.
     pub fn options(&self) -> &Conv2dOptions {
         &self.opts
     }

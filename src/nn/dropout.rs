@@ -7,8 +7,9 @@ use super::Module;
 use crate::tensor::Tensor;
 
 /// PyTorch's `nn.Dropout(p)`; works on inputs of any shape.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Dropout {
+    /// The probability of zeroing each input.
     pub p: f32,
     training: bool,
 }
@@ -21,6 +22,13 @@ impl Dropout {
             "Dropout: p must be in [0, 1], got {p}"
         );
         Dropout { p, training: true }
+    }
+}
+
+/// `Dropout::default()` is PyTorch's `nn.Dropout()`: p = 0.5.
+impl Default for Dropout {
+    fn default() -> Self {
+        Dropout::new(0.5)
     }
 }
 

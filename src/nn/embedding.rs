@@ -12,6 +12,7 @@ use crate::tensor::Tensor;
 
 /// PyTorch's `nn.Embedding`.
 pub struct Embedding {
+    /// The table W, `[num_embeddings, embedding_dim]`.
     pub weight: Tensor,
     padding_idx: Option<usize>,
 }

@@ -4,8 +4,9 @@ use super::Module;
 use crate::tensor::Tensor;
 
 /// PyTorch's `nn.Flatten()` (start_dim 1 keeps the batch dimension).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Flatten {
+    /// The first dimension merged; it and every later one become one.
     pub start_dim: usize,
 }
 
@@ -16,6 +17,7 @@ impl Default for Flatten {
 }
 
 impl Flatten {
+    /// `Flatten()`: keeps dimension 0 (the batch), merges the rest.
     pub fn new() -> Flatten {
         Flatten::default()
     }
@@ -26,6 +28,6 @@ impl Module for Flatten {
         x.flatten(self.start_dim)
     }
     fn describe(&self) -> String {
-        "Flatten(start_dim=1, end_dim=-1)".into()
+        format!("Flatten(start_dim={}, end_dim=-1)", self.start_dim)
     }
 }

@@ -74,7 +74,9 @@ pub fn xavier_normal_(t: &Tensor, gain: f32) {
 /// Which fan Kaiming initialisation preserves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FanMode {
+    /// Keep the variance of the forward pass (PyTorch's default).
     FanIn,
+    /// Keep the variance of the backward pass.
     FanOut,
 }
 
@@ -100,10 +102,15 @@ pub fn kaiming_normal_(t: &Tensor, a: f32, mode: FanMode, nonlinearity: &str) {
 pub enum Init {
     /// PyTorch's layer default (uniform ±1/√fan_in).
     Default,
+    /// [`xavier_uniform_`].
     XavierUniform,
+    /// [`xavier_normal_`].
     XavierNormal,
+    /// [`kaiming_uniform_`] (fan in, ReLU gain).
     KaimingUniform,
+    /// [`kaiming_normal_`] (fan in, ReLU gain).
     KaimingNormal,
+    /// All zeros.
     Zeros,
 }
 

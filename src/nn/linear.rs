@@ -29,7 +29,9 @@ struct TransposedWeight {
 
 /// A fully connected layer (PyTorch's `nn.Linear`).
 pub struct Linear {
+    /// W, `[out_features, in_features]`.
     pub weight: Tensor,
+    /// b, `[out_features]` (None without a bias).
     pub bias: Option<Tensor>,
     in_features: usize,
     out_features: usize,
@@ -91,10 +93,12 @@ impl Linear {
         }
     }
 
+    /// Inputs per sample.
     pub fn in_features(&self) -> usize {
         self.in_features
     }
 
+    /// Outputs (neurons) per sample.
     pub fn out_features(&self) -> usize {
         self.out_features
     }

@@ -13,9 +13,12 @@ use crate::tensor::Tensor;
 /// How per-element losses are combined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Reduction {
+    /// The mean over elements (PyTorch's default).
     #[default]
     Mean,
+    /// The sum over elements.
     Sum,
+    /// Every element's loss, unreduced.
     None,
 }
 

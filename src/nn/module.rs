@@ -167,6 +167,7 @@ pub trait Module: Send + Sync {
         crate::io::save_safetensors(path, &self.state_dict(), None)
     }
 
+    /// The PyTorch-style tree (`print(model)`): [`Module::describe`] with the children indented, `(name): child`.
     fn describe_tree(&self) -> String {
         let kids = self.children();
         if kids.is_empty() {
@@ -226,12 +227,19 @@ impl std::fmt::Debug for dyn Module + '_ {
     }
 }
 
-/// Display (the tree) for concrete module types.
+/// Display and Debug (both the PyTorch-style tree) for concrete module
+/// types, so `println!("{layer}")` and `println!("{model:?}")` print what
+/// PyTorch's `print(model)` does.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! module_display {
     ($($t:ty),* $(,)?) => {$(
         impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&$crate::nn::Module::describe_tree(self))
+            }
+        }
+        impl std::fmt::Debug for $t {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&$crate::nn::Module::describe_tree(self))
             }

@@ -134,9 +134,13 @@ fn tuple(shape: &[usize]) -> String {
 
 /// PyTorch's `nn.LayerNorm(normalized_shape, eps, elementwise_affine, bias)`.
 pub struct LayerNorm {
+    /// w, `normalized_shape` (None without elementwise affine).
     pub weight: Option<Tensor>,
+    /// b, `normalized_shape` (None without a bias).
     pub bias: Option<Tensor>,
+    /// The trailing dimensions normalised over.
     pub normalized_shape: Vec<usize>,
+    /// ε added to the variance.
     pub eps: f32,
 }
 
@@ -217,8 +221,11 @@ impl Module for LayerNorm {
 /// PyTorch's `nn.RMSNorm(normalized_shape, eps, elementwise_affine)`; ε
 /// defaults (None) to f32's machine epsilon, as PyTorch's.
 pub struct RMSNorm {
+    /// w, `normalized_shape` (None without elementwise affine).
     pub weight: Option<Tensor>,
+    /// The trailing dimensions normalised over.
     pub normalized_shape: Vec<usize>,
+    /// ε added to the mean square (None: f32's machine epsilon).
     pub eps: Option<f32>,
 }
 
@@ -228,6 +235,7 @@ impl RMSNorm {
         RMSNorm::with_options(&[dim], None, true)
     }
 
+    /// Every option: `elementwise_affine = false` has no weight.
     pub fn with_options(
         normalized_shape: &[usize],
         eps: Option<f32>,

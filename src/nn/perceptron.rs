@@ -10,8 +10,11 @@ use crate::tensor::Tensor;
 /// A single-neuron binary classifier with a step activation.
 #[derive(Clone, Debug)]
 pub struct Perceptron {
+    /// One weight per input.
     pub weights: Vec<f32>,
+    /// The bias (the threshold's negative).
     pub bias: f32,
+    /// The step of the perceptron rule `w += lr·(target - prediction)·x`.
     pub learning_rate: f32,
 }
 

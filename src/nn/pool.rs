@@ -147,10 +147,13 @@ fn repr(s: Size2) -> String {
 }
 
 /// Max pooling (PyTorch's `nn.MaxPool2d`; stride defaults to the kernel size).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct MaxPool2d {
+    /// Window (height, width).
     pub kernel_size: Size2,
+    /// Step of the window.
     pub stride: Size2,
+    /// Implicit -∞ added on each side.
     pub padding: Size2,
 }
 
@@ -161,6 +164,7 @@ impl MaxPool2d {
         MaxPool2d::with_options(k, k, 0)
     }
 
+    /// Every option (PyTorch's `nn.MaxPool2d(kernel_size, stride, padding)`).
     pub fn with_options(
         kernel_size: impl Into<Size2>,
         stride: impl Into<Size2>,
@@ -189,10 +193,13 @@ impl Module for MaxPool2d {
 }
 
 /// Average pooling (PyTorch's `nn.AvgPool2d`, padding counted as zeros).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct AvgPool2d {
+    /// Window (height, width).
     pub kernel_size: Size2,
+    /// Step of the window.
     pub stride: Size2,
+    /// Zeros added on each side (counted in the average).
     pub padding: Size2,
 }
 
@@ -203,6 +210,7 @@ impl AvgPool2d {
         AvgPool2d::with_options(k, k, 0)
     }
 
+    /// Every option (PyTorch's `nn.AvgPool2d(kernel_size, stride, padding)`).
     pub fn with_options(
         kernel_size: impl Into<Size2>,
         stride: impl Into<Size2>,
@@ -231,12 +239,14 @@ impl Module for AvgPool2d {
 }
 
 /// Adaptive average pooling to a fixed output size (PyTorch's `nn.AdaptiveAvgPool2d`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct AdaptiveAvgPool2d {
+    /// The output (height, width), whatever the input's.
     pub output_size: Size2,
 }
 
 impl AdaptiveAvgPool2d {
+    /// `nn.AdaptiveAvgPool2d(output_size)`.
     pub fn new(output_size: impl Into<Size2>) -> AdaptiveAvgPool2d {
         AdaptiveAvgPool2d {
             output_size: output_size.into(),

@@ -12,6 +12,7 @@ pub struct Sequential {
 }
 
 impl Sequential {
+    /// An empty stack; add layers with [`Sequential::add`].
     pub fn new() -> Sequential {
         Sequential { layers: Vec::new() }
     }
@@ -33,10 +34,12 @@ impl Sequential {
         &self.layers
     }
 
+    /// Number of layers.
     pub fn len(&self) -> usize {
         self.layers.len()
     }
 
+    /// No layers yet.
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }

@@ -131,10 +131,14 @@ pub struct RmspropConfig {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(tag = "optimizer", rename_all = "lowercase")]
 pub enum OptimizerConfig {
+    /// `optimizer = "sgd"`: SGD with momentum, Nesterov and weight decay.
     Sgd(SgdConfig),
+    /// `optimizer = "adam"` (the default): Adam, weight decay added to the gradient.
     Adam(AdamConfig),
+    /// `optimizer = "adamw"`: Adam with decoupled weight decay.
     #[serde(rename = "adamw")]
     AdamW(AdamConfig),
+    /// `optimizer = "rmsprop"`: RMSprop.
     #[serde(rename = "rmsprop")]
     RMSprop(RmspropConfig),
 }
@@ -350,9 +354,13 @@ pub struct CosineConfig {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(tag = "schedule", rename_all = "lowercase")]
 pub enum ScheduleKindConfig {
+    /// `schedule = "constant"`: the same rate every epoch.
     Constant(ConstantConfig),
+    /// `schedule = "step"`: multiplied by gamma every step_size epochs.
     Step(StepConfig),
+    /// `schedule = "exponential"`: multiplied by gamma every epoch.
     Exponential(ExponentialConfig),
+    /// `schedule = "cosine"`: cosine annealing to eta_min.
     Cosine(CosineConfig),
 }
 
@@ -374,8 +382,10 @@ pub struct WarmupConfig {
 /// The learning-rate schedule of `[train]`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ScheduleConfig {
+    /// The decay (`schedule = "..."` and its keys).
     #[serde(flatten)]
     pub kind: ScheduleKindConfig,
+    /// The warm-up before it.
     #[serde(flatten)]
     pub warmup: WarmupConfig,
 }

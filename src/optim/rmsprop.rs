@@ -10,11 +10,17 @@ use crate::tensor::Tensor;
 /// PyTorch's `torch.optim.RMSprop` (defaults: alpha 0.99, eps 1e-8).
 pub struct RMSprop {
     params: Vec<Tensor>,
+    /// Learning rate η.
     pub lr: f32,
+    /// Smoothing α of the squared-gradient average.
     pub alpha: f32,
+    /// ε added to the denominator.
     pub eps: f32,
+    /// L2 penalty λ added to the gradient.
     pub weight_decay: f32,
+    /// Momentum μ (0 for none).
     pub momentum: f32,
+    /// Divide by the gradient's estimated std instead of its RMS.
     pub centered: bool,
     square_avg: Vec<Vec<f32>>,
     grad_avg: Vec<Vec<f32>>,
@@ -22,6 +28,7 @@ pub struct RMSprop {
 }
 
 impl RMSprop {
+    /// `RMSprop(params, lr)` with PyTorch's defaults (alpha 0.99, eps 1e-8, no momentum).
     pub fn new(params: Vec<Tensor>, lr: f32) -> RMSprop {
         let n = params.len();
         RMSprop {

@@ -12,6 +12,7 @@
 /// CosineAnnealingLR, LinearLR warm-up).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LrScheduler {
+    /// The decay after the warm-up.
     pub kind: ScheduleKind,
     /// Number of warm-up epochs (0 for none).
     pub warmup: usize,
@@ -42,6 +43,7 @@ pub enum ScheduleKind {
 }
 
 impl LrScheduler {
+    /// The same rate throughout.
     pub fn constant() -> LrScheduler {
         LrScheduler {
             kind: ScheduleKind::Constant,
@@ -51,6 +53,7 @@ impl LrScheduler {
         }
     }
 
+    /// StepLR: η·gamma^⌊epoch / step_size⌋.
     pub fn step(step_size: usize, gamma: f32) -> LrScheduler {
         LrScheduler {
             kind: ScheduleKind::Step {
@@ -61,6 +64,7 @@ impl LrScheduler {
         }
     }
 
+    /// ExponentialLR: η·gamma^epoch.
     pub fn exponential(gamma: f32) -> LrScheduler {
         LrScheduler {
             kind: ScheduleKind::Exponential { gamma },
@@ -68,6 +72,7 @@ impl LrScheduler {
         }
     }
 
+    /// CosineAnnealingLR: η_min + (η - η_min)·(1 + cos(π·t/t_max))/2.
     pub fn cosine(t_max: usize, eta_min: f32) -> LrScheduler {
         LrScheduler {
             kind: ScheduleKind::Cosine {

@@ -12,10 +12,15 @@ use crate::tensor::Tensor;
 /// PyTorch's `torch.optim.SGD`.
 pub struct SGD {
     params: Vec<Tensor>,
+    /// Learning rate η.
     pub lr: f32,
+    /// Momentum μ (0 for none).
     pub momentum: f32,
+    /// Dampening τ of the momentum.
     pub dampening: f32,
+    /// L2 penalty λ added to the gradient.
     pub weight_decay: f32,
+    /// Nesterov momentum.
     pub nesterov: bool,
     momentum_buffers: Vec<Vec<f32>>,
 }

@@ -51,14 +51,17 @@ impl QuantTensor {
         QuantTensor::new(dtype, rows, cols, Arc::new(bytes), 0)
     }
 
+    /// The block format (Q4_0, Q8_0, ...).
     pub fn dtype(&self) -> GgmlType {
         self.dtype
     }
 
+    /// Rows of the matrix.
     pub fn rows(&self) -> usize {
         self.rows
     }
 
+    /// Columns (values per row).
     pub fn cols(&self) -> usize {
         self.cols
     }

@@ -29,12 +29,19 @@ use crate::tensor::Tensor;
 /// What went wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
+    /// The training loss has not fallen 3% below the first batch's (see the table above).
     LossNotDecreasing,
+    /// A batch loss 10x above the first and the lowest so far, or not finite.
     LossExploding,
+    /// The validation loss stays well above its best while the training loss falls.
     Overfitting,
+    /// Most of a ReLU layer's units output 0 for every sample (dead ReLUs).
     DeadUnits,
+    /// Most of a hidden layer's units have the same weights (a symmetric initialisation).
     IdenticalUnits,
+    /// A hidden layer's gradient norm is below 1/1000 of the largest layer's.
     VanishingGradients,
+    /// A layer's gradient norm is non-finite or 100x its first batch's.
     ExplodingGradients,
 }
 
@@ -56,6 +63,7 @@ impl Kind {
 /// One finding: what was seen, when, and what to do about it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
+    /// What kind of problem it is.
     pub kind: Kind,
     /// The epoch it was first seen.
     pub epoch: usize,

@@ -11,9 +11,11 @@ pub struct EvalResult {
     pub loss: f32,
     /// Share of samples whose arg-max class is the label.
     pub accuracy: f32,
+    /// Samples classified correctly.
     pub correct: usize,
+    /// Samples seen.
     pub total: usize,
-    /// confusion[true][predicted] counts.
+    /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<usize>>,
 }
 

@@ -24,10 +24,13 @@ pub struct LayerTrace {
     pub description: String,
     /// What the layer received and gave, flattened.
     pub input: Vec<f32>,
+    /// What the layer gave, flattened.
     pub output: Vec<f32>,
+    /// The shape of `output` without the batch dimension.
     pub output_shape: Vec<usize>,
     /// A linear layer's weights `[outputs × inputs]`, row-major, and bias.
     pub weight: Option<Vec<f32>>,
+    /// A linear layer's bias `[outputs]`.
     pub bias: Option<Vec<f32>>,
 }
 
@@ -45,22 +48,33 @@ impl LayerTrace {
 pub enum OutputTrace {
     /// Classification: the logits, e^z summed, the probabilities.
     Softmax {
+        /// The class names, in output order.
         classes: Vec<String>,
+        /// The logits z.
         logits: Vec<f32>,
+        /// `Σⱼ e^(zⱼ)`, the softmax's denominator.
         denom: f32,
+        /// `e^(zᵢ) / Σⱼ e^(zⱼ)` per class.
         probs: Vec<f32>,
     },
     /// Binary: the logit and p of the positive class.
     Sigmoid {
+        /// The name of class 0.
         negative: String,
+        /// The name of class 1.
         positive: String,
+        /// The logit.
         z: f32,
+        /// `σ(z)`: the probability of the positive class.
         p: f32,
     },
     /// Regression: each target's raw output and (std, mean, value) when scaled back.
     Regression {
+        /// The target names.
         names: Vec<String>,
+        /// The raw outputs.
         z: Vec<f32>,
+        /// Per target, (std, mean, std·z + mean) when the targets were standardised.
         scaled: Vec<Option<(f32, f32, f32)>>,
     },
     /// A language model (no prediction over one input).
@@ -70,11 +84,15 @@ pub enum OutputTrace {
 /// The whole forward pass for one input.
 #[derive(Clone, Debug)]
 pub struct Explanation {
+    /// The input feature names (csv), or empty.
     pub feature_names: Vec<String>,
     /// The input as given, and as the network saw it (standardised).
     pub raw: Vec<f32>,
+    /// The input after the run's standardisation, if it has one.
     pub standardized: Option<Vec<f32>>,
+    /// Every layer's input and output, in order.
     pub layers: Vec<LayerTrace>,
+    /// How the last layer's numbers become the prediction.
     pub output: OutputTrace,
     /// The predicted class and its probability (classifiers).
     pub prediction: Option<(String, f32)>,

@@ -34,7 +34,7 @@ pub type PlotFn = fn(&[EpochRow], &str, &Path) -> Result<()>;
 /// How to run a training job.
 #[derive(Clone, Debug, Default)]
 pub struct TrainOptions {
-    /// The run directory (default runs/<name>).
+    /// The run directory (default `runs/<name>`).
     pub out_dir: PathBuf,
     /// Continue the run in `out_dir` from its last checkpoint.
     pub resume: bool,
@@ -58,6 +58,7 @@ pub struct TrainOptions {
 /// What a training run produced.
 #[derive(Clone, Debug)]
 pub struct TrainReport {
+    /// One row per epoch, as in metrics.csv.
     pub history: Vec<EpochRow>,
     /// Classification: loss, accuracy and confusion matrix on the test set.
     pub test: Option<EvalResult>,
@@ -67,9 +68,13 @@ pub struct TrainReport {
     pub task: Task,
     /// What the training diagnostics found (empty for a healthy run).
     pub diagnostics: Vec<Diagnostic>,
+    /// The epoch with the lowest validation loss (when there is a validation set).
     pub best_epoch: Option<usize>,
+    /// Early stopping ended the run before its last epoch.
     pub stopped_early: bool,
+    /// The run directory.
     pub out_dir: PathBuf,
+    /// Wall-clock seconds of the run.
     pub seconds: f64,
 }
 

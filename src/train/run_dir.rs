@@ -26,14 +26,19 @@ use crate::optim::Optimizer;
 /// One row of metrics.csv.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochRow {
+    /// The epoch (1-based).
     pub epoch: usize,
     /// Optimizer steps done when the row was written.
     pub step: usize,
+    /// The learning rate used.
     pub lr: f32,
+    /// Mean training loss over the epoch.
     pub train_loss: f32,
     /// Classification and binary tasks (None for a regression).
     pub train_accuracy: Option<f32>,
+    /// Validation loss (None without a validation set).
     pub val_loss: Option<f32>,
+    /// Validation accuracy (classification and binary tasks).
     pub val_accuracy: Option<f32>,
     /// Further columns, in order: the task's other metrics (`train_f1`,
     /// `val_r2`, ...) and each layer's mean gradient norm (`grad_norm_layer0`, ...).
@@ -63,8 +68,8 @@ fn opt_col(name: &str, v: Option<f32>) -> String {
     }
 }
 
-/// metrics.csv text for these rows: epoch, lr, train_loss, [train_accuracy,]
-/// val_loss, [val_accuracy,] then the extra columns of the first row (the
+/// metrics.csv text for these rows: epoch, lr, train_loss, \[train_accuracy,\]
+/// val_loss, \[val_accuracy,\] then the extra columns of the first row (the
 /// accuracy columns are left out of a regression's file).
 pub fn metrics_csv(rows: &[EpochRow]) -> String {
     let accuracy = rows.first().is_none_or(|r| r.train_accuracy.is_some());
@@ -176,8 +181,9 @@ pub fn parse_metrics(text: &str, file: &str) -> Result<Vec<EpochRow>> {
 /// Facts about a run that the model file alone does not hold.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct RunMeta {
-    /// Shape of one input sample, e.g. [1, 28, 28] or [4].
+    /// Shape of one input sample, e.g. `[1, 28, 28]` or `[4]`.
     pub input_shape: Vec<usize>,
+    /// The class names, in output order (classifiers).
     pub class_names: Vec<String>,
     /// "classification", "binary" or "regression" (empty in older runs: classification).
     #[serde(default)]
@@ -188,6 +194,7 @@ pub struct RunMeta {
     /// Regression: per-target (mean, std) the model's outputs are scaled back with.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_mean: Vec<f32>,
+    /// Regression: per-target std (see `target_mean`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_std: Vec<f32>,
     /// csv: feature column names in order.
@@ -196,6 +203,7 @@ pub struct RunMeta {
     /// csv: per-feature (mean, std) applied before the model.
     #[serde(default)]
     pub standardize_mean: Vec<f32>,
+    /// csv: per-feature std (see `standardize_mean`).
     #[serde(default)]
     pub standardize_std: Vec<f32>,
     /// The architecture (`model.arch`).
@@ -212,6 +220,7 @@ pub struct RunMeta {
     /// Best validation loss so far and its epoch (early stopping).
     #[serde(default)]
     pub best_val_loss: Option<f32>,
+    /// The epoch of `best_val_loss`.
     #[serde(default)]
     pub best_epoch: Option<usize>,
     /// The optimizer step of the best validation loss.
@@ -223,6 +232,7 @@ pub struct RunMeta {
     /// Test-set result after the last epoch.
     #[serde(default)]
     pub test_loss: Option<f32>,
+    /// Test accuracy (classifiers).
     #[serde(default)]
     pub test_accuracy: Option<f32>,
     /// The task's test metrics by name (accuracy, precision, recall, f1, mae, rmse, r2).
@@ -275,33 +285,42 @@ impl RunMeta {
 
 /// Paths inside a run directory.
 pub struct RunPaths {
+    /// The run directory.
     pub dir: PathBuf,
 }
 
 impl RunPaths {
+    /// The paths of the run directory `dir` (nothing is created).
     pub fn new(dir: &Path) -> RunPaths {
         RunPaths {
             dir: dir.to_path_buf(),
         }
     }
+    /// The latest weights: model.safetensors.
     pub fn model(&self) -> PathBuf {
         self.dir.join("model.safetensors")
     }
+    /// The best weights (lowest validation loss): best.safetensors.
     pub fn best(&self) -> PathBuf {
         self.dir.join("best.safetensors")
     }
+    /// The optimizer's state: optimizer.safetensors.
     pub fn optimizer(&self) -> PathBuf {
         self.dir.join("optimizer.safetensors")
     }
+    /// The config the run was trained with: config.toml.
     pub fn config(&self) -> PathBuf {
         self.dir.join("config.toml")
     }
+    /// Per-epoch figures: metrics.csv.
     pub fn metrics(&self) -> PathBuf {
         self.dir.join("metrics.csv")
     }
+    /// The run's facts ([`RunMeta`]): run.json.
     pub fn meta(&self) -> PathBuf {
         self.dir.join("run.json")
     }
+    /// The training curves: training.png.
     pub fn plot(&self) -> PathBuf {
         self.dir.join("training.png")
     }
@@ -327,6 +346,7 @@ impl RunPaths {
         Ok(())
     }
 
+    /// A text run's character vocabulary: vocab.json.
     pub fn vocab(&self) -> PathBuf {
         self.dir.join("vocab.json")
     }
@@ -420,19 +440,23 @@ impl RunPaths {
         Ok(())
     }
 
+    /// Writes the module's state_dict to `path` as safetensors.
     pub fn save_model(&self, net: &dyn Module, path: &Path) -> Result<()> {
         save_safetensors(path, &net.state_dict(), None)
     }
 
+    /// Writes the optimizer's state to optimizer.safetensors.
     pub fn save_optimizer(&self, opt: &dyn Optimizer) -> Result<()> {
         save_safetensors(self.optimizer(), &opt.state(), None)
     }
 
+    /// Writes run.json atomically.
     pub fn save_meta(&self, meta: &RunMeta) -> Result<()> {
         let text = serde_json::to_string_pretty(meta).expect("RunMeta serialises");
         write_atomic(&self.meta(), text.as_bytes())
     }
 
+    /// Reads run.json; the error names the file.
     pub fn load_meta(&self) -> Result<RunMeta> {
         let p = self.meta();
         let text = std::fs::read_to_string(&p)
@@ -441,10 +465,12 @@ impl RunPaths {
             .map_err(|e| Error::new(format!("{}: not a valid run.json: {e}", p.display())))
     }
 
+    /// Writes metrics.csv atomically.
     pub fn save_metrics(&self, rows: &[EpochRow]) -> Result<()> {
         write_atomic(&self.metrics(), metrics_csv(rows).as_bytes())
     }
 
+    /// Reads metrics.csv; the error names the file and line.
     pub fn load_metrics(&self) -> Result<Vec<EpochRow>> {
         let p = self.metrics();
         let text = std::fs::read_to_string(&p)
@@ -461,9 +487,13 @@ pub fn load_weights(net: &dyn Module, file: &Path) -> Result<()> {
 
 /// A trained run loaded back: its config, facts and model with weights.
 pub struct LoadedRun {
+    /// The run directory it was loaded from.
     pub dir: PathBuf,
+    /// The config it was trained with (its config.toml).
     pub config: Config,
+    /// Its run.json.
     pub meta: RunMeta,
+    /// The architecture, with the trained weights loaded.
     pub model: Box<dyn Model>,
 }
 

@@ -18,8 +18,11 @@ use super::task::{
 
 /// Training, validation and test sets.
 pub struct Splits {
+    /// The training set.
     pub train: Dataset,
+    /// The validation set, if the config has one.
     pub val: Option<Dataset>,
+    /// The test set, if the config has one.
     pub test: Option<Dataset>,
     /// Feature column names (csv) for predictions.
     pub feature_names: Vec<String>,
@@ -207,8 +210,11 @@ pub fn build_model_for(
 
 /// A config's data, loaded and split, ready for the trainer.
 pub struct LoadedData {
+    /// Batches of the training split.
     pub train: Box<dyn BatchSource>,
+    /// Batches of the validation split, if there is one.
     pub val: Option<Box<dyn BatchSource>>,
+    /// Batches of the test split, if there is one.
     pub test: Option<Box<dyn BatchSource>>,
     /// What a model for this data must take and give.
     pub spec: DataSpec,
@@ -224,6 +230,7 @@ pub struct LoadedData {
     pub target_scaler: Option<Standardizer>,
     /// Classes (or targets) of the data, for the metrics.
     pub num_classes: usize,
+    /// Regression: values predicted per sample.
     pub target_dim: usize,
     /// A text's character vocabulary (saved in the run directory).
     pub vocab: Option<CharTokenizer>,

@@ -185,6 +185,7 @@ fn binary_targets(c: &[usize], shape: &[usize]) -> Tensor {
 /// A task's scores on a dataset.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Metrics {
+    /// The task scored.
     pub task: Task,
     /// Mean loss (cross-entropy, BCE, or MSE of standardised targets).
     pub loss: f32,
@@ -208,7 +209,7 @@ pub struct Metrics {
     pub r2: Option<f32>,
     /// Regression: R² of each target.
     pub r2_per_target: Vec<f32>,
-    /// Classification and binary: confusion[true][predicted].
+    /// Classification and binary: `confusion[true][predicted]`.
     pub confusion: Vec<Vec<usize>>,
     /// Language: e^loss, the number of equally likely tokens the model is
     /// as unsure as.

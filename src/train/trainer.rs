@@ -42,6 +42,7 @@ pub struct StepOutcome {
 /// parameters were not changed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NonFiniteLoss {
+    /// The loss found.
     pub loss: f32,
     /// Which of the step's batches (0-based).
     pub batch: usize,
@@ -61,11 +62,15 @@ impl StepObserver for NoObserver {}
 
 /// Trains a model step by step.
 pub struct Trainer {
+    /// The model trained.
     pub model: Box<dyn Model>,
+    /// Updates the parameters from their gradients.
     pub optimizer: Box<dyn Optimizer>,
+    /// The learning rate per epoch or per step.
     pub schedule: LrScheduler,
     /// The schedule's base learning rate.
     pub base_lr: f32,
+    /// What the loss is (classification, binary, regression, language model).
     pub task: Task,
     /// Global gradient-norm limit (PyTorch's `clip_grad_norm_`).
     pub clip_grad_norm: Option<f32>,
@@ -73,6 +78,7 @@ pub struct Trainer {
     pub grad_accum_steps: usize,
     /// L1 and L2 penalties on the weights (not the biases).
     pub l1: f32,
+    /// The L2 penalty `l2·Σ w²`.
     pub l2: f32,
     /// Optimizer steps done.
     pub steps_done: usize,

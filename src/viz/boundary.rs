@@ -56,6 +56,7 @@ pub struct BoundaryOptions {
     pub resolution: usize,
     /// Picture size in pixels.
     pub width: u32,
+    /// Picture height in pixels.
     pub height: u32,
     /// Title (default: the run directory's name and the kind of picture).
     pub title: Option<String>,

@@ -16,8 +16,11 @@ fn perr(e: impl std::fmt::Display) -> Error {
 
 /// What to draw.
 pub struct Chart<'a> {
+    /// The title above the plot.
     pub title: &'a str,
+    /// The x axis's label.
     pub x_label: &'a str,
+    /// The y axis's label.
     pub y_label: &'a str,
     /// A logarithmic y axis (values ≤ 0 are left out).
     pub log_y: bool,

@@ -166,6 +166,7 @@ pub struct FeatureMaps {
     pub title: String,
     /// The input `[channels, h, w]` in [0, 1].
     pub input: Vec<f32>,
+    /// The input's `[channels, h, w]`.
     pub input_shape: [usize; 3],
     /// The first convolution's weight `[out, in, kh, kw]` and its description.
     pub filters: (Vec<f32>, [usize; 4], String),

@@ -17,8 +17,11 @@ use crate::io::write_atomic;
 pub struct Rgb(pub u8, pub u8, pub u8);
 
 impl Rgb {
+    /// White.
     pub const WHITE: Rgb = Rgb(255, 255, 255);
+    /// Black.
     pub const BLACK: Rgb = Rgb(0, 0, 0);
+    /// A mid grey.
     pub const GREY: Rgb = Rgb(120, 120, 120);
 
     fn hex(self) -> String {
@@ -40,8 +43,11 @@ impl Rgb {
 /// Where a text's x coordinate is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Anchor {
+    /// x is the text's left end.
     Start,
+    /// x is the text's middle.
     Middle,
+    /// x is the text's right end.
     End,
 }
 
@@ -51,42 +57,76 @@ pub enum Shape {
     /// A straight line (or a polyline through `points`), optionally dashed,
     /// with a tooltip in SVG.
     Line {
+        /// The points joined, in pixels.
         points: Vec<(f32, f32)>,
+        /// Its colour.
         color: Rgb,
+        /// Stroke width in pixels.
         width: f32,
+        /// 0 (invisible) to 1 (opaque).
         opacity: f32,
+        /// Drawn in dashes.
         dashed: bool,
+        /// Shown on hover (SVG only).
         tooltip: Option<String>,
     },
+    /// A filled circle with an outline.
     Circle {
+        /// Centre x.
         cx: f32,
+        /// Centre y.
         cy: f32,
+        /// Radius.
         r: f32,
+        /// Fill colour.
         fill: Rgb,
+        /// Outline colour.
         stroke: Rgb,
     },
+    /// A box, optionally outlined.
     Rect {
+        /// Left edge.
         x: f32,
+        /// Top edge.
         y: f32,
+        /// Width.
         w: f32,
+        /// Height.
         h: f32,
+        /// Fill colour.
         fill: Rgb,
+        /// Outline colour (None: no outline).
         stroke: Option<Rgb>,
+        /// 0 (invisible) to 1 (opaque).
         opacity: f32,
     },
     /// A filled polygon (arrow heads).
-    Polygon { points: Vec<(f32, f32)>, fill: Rgb },
+    Polygon {
+        /// The corners, in order.
+        points: Vec<(f32, f32)>,
+        /// Fill colour.
+        fill: Rgb,
+    },
     /// Text centred vertically on `y`; `class` and `data` become SVG
     /// attributes (so a test can find a number in the picture).
     Text {
+        /// Anchor x (see `anchor`).
         x: f32,
+        /// Vertical centre.
         y: f32,
+        /// The text.
         text: String,
+        /// Font size in pixels.
         size: f32,
+        /// What x is: the start, middle or end of the text.
         anchor: Anchor,
+        /// Text colour.
         color: Rgb,
+        /// Bold type.
         bold: bool,
+        /// An SVG class attribute.
         class: Option<&'static str>,
+        /// SVG `data-*` attributes: (name, value).
         data: Vec<(&'static str, String)>,
     },
 }
@@ -94,8 +134,11 @@ pub enum Shape {
 /// A picture of `width` × `height` pixels.
 #[derive(Clone, Debug)]
 pub struct Scene {
+    /// Width in pixels.
     pub width: f32,
+    /// Height in pixels.
     pub height: f32,
+    /// What is drawn, in order (later shapes on top).
     pub shapes: Vec<Shape>,
 }
 
@@ -107,6 +150,7 @@ fn esc(s: &str) -> String {
 }
 
 impl Scene {
+    /// An empty picture of `width` × `height` pixels.
     pub fn new(width: f32, height: f32) -> Scene {
         Scene {
             width,
@@ -115,6 +159,7 @@ impl Scene {
         }
     }
 
+    /// A straight line from `a` to `b`.
     pub fn line(&mut self, a: (f32, f32), b: (f32, f32), color: Rgb, width: f32) {
         self.shapes.push(Shape::Line {
             points: vec![a, b],

@@ -217,7 +217,7 @@ impl GgufFile {
     }
 
     /// A 1-D or 2-D tensor as a matrix referring to the file's bytes (no
-    /// copy): rows x cols = dims[1] x dims[0]. Refuses types nerve cannot
+    /// copy): rows x cols = `dims[1] x dims[0]`. Refuses types nerve cannot
     /// compute with, naming the tensor.
     pub fn quant_tensor(&self, name: &str) -> Result<QuantTensor> {
         let info = self.require(name)?;

@@ -8,18 +8,31 @@
 /// One metadata value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// Type 0: an unsigned byte.
     U8(u8),
+    /// Type 1: a signed byte.
     I8(i8),
+    /// Type 2: u16.
     U16(u16),
+    /// Type 3: i16.
     I16(i16),
+    /// Type 4: u32.
     U32(u32),
+    /// Type 5: i32.
     I32(i32),
+    /// Type 6: f32.
     F32(f32),
+    /// Type 7: one byte, 0 or 1.
     Bool(bool),
+    /// Type 8: u64 length + UTF-8 bytes.
     String(String),
+    /// Type 9: element type, count, then the elements.
     Array(Vec<Value>),
+    /// Type 10: u64.
     U64(u64),
+    /// Type 11: i64.
     I64(i64),
+    /// Type 12: f64.
     F64(f64),
 }
 
