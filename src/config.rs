@@ -96,7 +96,8 @@ impl Config {
     }
 
     /// Reads and validates a config file.
-    pub fn load(path: &Path) -> Result<Config> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Config> {
+        let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::new(format!(
                 "cannot read config {}: {}",

@@ -100,7 +100,8 @@ impl CharTokenizer {
     }
 
     /// Writes vocab.json.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
         let f = VocabFile {
             kind: "char".into(),
             chars: self.chars.iter().collect(),
@@ -110,7 +111,8 @@ impl CharTokenizer {
     }
 
     /// Reads vocab.json.
-    pub fn load(path: &Path) -> Result<CharTokenizer> {
+    pub fn load(path: impl AsRef<Path>) -> Result<CharTokenizer> {
+        let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::new(format!(
                 "cannot read {}: {}",

@@ -66,13 +66,18 @@ impl CsvOptions {
 }
 
 /// Reads a CSV file into a [`Dataset`] with sample shape `[num_features]`.
-pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<Dataset> {
+pub fn read_csv(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<Dataset> {
+    let path = path.as_ref();
     read_csv_with_features(path, opts).map(|(d, _)| d)
 }
 
 /// Like [`read_csv`], and also returns the feature column names in the order
 /// of the dataset's features (what a later `predict` must read).
-pub fn read_csv_with_features(path: &Path, opts: &CsvOptions) -> Result<(Dataset, Vec<String>)> {
+pub fn read_csv_with_features(
+    path: impl AsRef<Path>,
+    opts: &CsvOptions,
+) -> Result<(Dataset, Vec<String>)> {
+    let path = path.as_ref();
     let text = read_text(path)?;
     parse_csv(&text, &path.display().to_string(), opts)
 }
@@ -80,7 +85,8 @@ pub fn read_csv_with_features(path: &Path, opts: &CsvOptions) -> Result<(Dataset
 /// Reads the named feature columns of a CSV file (any other columns are
 /// ignored) as a row-major matrix: `rows * columns.len()` values. For
 /// predicting on new data; apply the training [`Standardizer`] afterwards.
-pub fn read_csv_features(path: &Path, columns: &[String]) -> Result<Vec<f32>> {
+pub fn read_csv_features(path: impl AsRef<Path>, columns: &[String]) -> Result<Vec<f32>> {
+    let path = path.as_ref();
     let text = read_text(path)?;
     let name = path.display().to_string();
     let table = Table::parse(&text, &name, b',')?;

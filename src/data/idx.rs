@@ -53,13 +53,15 @@ fn type_info(code: u8) -> Option<(usize, &'static str)> {
 /// promises, dims too large for the file, or a corrupt gzip stream. The data
 /// buffer is only allocated once the header has been checked against the
 /// file size.
-pub fn read_idx(path: &Path) -> Result<IdxArray> {
+pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
+    let path = path.as_ref();
     read_idx_scaled(path, 1.0)
 }
 
 /// Like [`read_idx`], with every value divided by `divisor` while it is
 /// converted (e.g. 255 to bring bytes into `[0, 1]` without a second pass).
-pub fn read_idx_scaled(path: &Path, divisor: f32) -> Result<IdxArray> {
+pub fn read_idx_scaled(path: impl AsRef<Path>, divisor: f32) -> Result<IdxArray> {
+    let path = path.as_ref();
     let name = path.display();
     let file = File::open(path).map_err(|e| {
         if e.kind() == ErrorKind::NotFound {

@@ -66,7 +66,8 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// The classes (sorted sub-directory names) and each class's image files.
-pub fn scan_image_folder(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
+pub fn scan_image_folder(dir: impl AsRef<Path>) -> Result<Vec<(String, Vec<PathBuf>)>> {
+    let dir = dir.as_ref();
     if !dir.is_dir() {
         crate::bail!(
             "{}: image folder not found (it should hold one sub-directory of PNG/JPEG images per class)",
@@ -122,13 +123,20 @@ pub fn scan_image_folder(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
 
 /// Decodes `file` to `channels × h × w` values in [0, 1] (resized with a
 /// triangle filter; grayscale by luma, RGB channel-first).
-pub fn load_image_file(file: &Path, channels: usize, h: usize, w: usize) -> Result<Vec<f32>> {
+pub fn load_image_file(
+    file: impl AsRef<Path>,
+    channels: usize,
+    h: usize,
+    w: usize,
+) -> Result<Vec<f32>> {
+    let file = file.as_ref();
     Ok(image_to_chw(&open_image(file)?, channels, h, w))
 }
 
 /// Opens and decodes an image file; a missing file, a directory and an
 /// undecodable file each get their own message naming the path.
-pub fn open_image(file: &Path) -> Result<image::DynamicImage> {
+pub fn open_image(file: impl AsRef<Path>) -> Result<image::DynamicImage> {
+    let file = file.as_ref();
     match std::fs::metadata(file) {
         Err(e) => crate::bail!("{}: {}", file.display(), describe_io(&e)),
         Ok(m) if m.is_dir() => crate::bail!(
@@ -169,7 +177,11 @@ pub fn image_to_chw(img: &image::DynamicImage, channels: usize, h: usize, w: usi
 
 /// Loads an image folder into a dataset of `[channels, h, w]` samples, and
 /// the warnings for skipped files (already printed to stderr).
-pub fn load_image_folder(dir: &Path, opts: &ImageFolderOptions) -> Result<(Dataset, Vec<String>)> {
+pub fn load_image_folder(
+    dir: impl AsRef<Path>,
+    opts: &ImageFolderOptions,
+) -> Result<(Dataset, Vec<String>)> {
+    let dir = dir.as_ref();
     let (h, w) = opts.size;
     if h == 0 || w == 0 {
         crate::bail!("image size {h}x{w}: height and width must be at least 1");

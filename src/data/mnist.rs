@@ -54,7 +54,9 @@ fn find_file(dir: &Path, name: &str) -> PathBuf {
 /// Loads one MNIST-style pair of IDX files (also fits Fashion-MNIST and
 /// KMNIST): images `[n, h, w]` of bytes 0-255 scaled to `[0, 1]` with sample
 /// shape `[1, h, w]`, and `n` labels in `0..10`.
-pub fn load_mnist_files(images: &Path, labels: &Path) -> Result<Dataset> {
+pub fn load_mnist_files(images: impl AsRef<Path>, labels: impl AsRef<Path>) -> Result<Dataset> {
+    let labels = labels.as_ref();
+    let images = images.as_ref();
     let (img, lab) = rayon::join(|| read_idx_scaled(images, 255.0), || read_idx(labels));
     let IdxArray { dims, data: x } = img?;
     let lab = lab?;

@@ -24,7 +24,8 @@ use crate::tensor::Generator;
 
 /// Reads a UTF-8 text file, or the files of a folder (sorted by name,
 /// hidden files skipped) joined by "\n".
-pub fn read_text(path: &Path) -> Result<String> {
+pub fn read_text(path: impl AsRef<Path>) -> Result<String> {
+    let path = path.as_ref();
     let meta = std::fs::metadata(path).map_err(|e| {
         Error::new(format!(
             "cannot read text {}: {}",

@@ -16,9 +16,10 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// file is removed. The parent directory must exist.
 ///
 /// ```no_run
-/// nerve::io::write_atomic(std::path::Path::new("runs/x/notes.txt"), b"hello").unwrap();
+/// nerve::io::write_atomic("runs/x/notes.txt", b"hello").unwrap();
 /// ```
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let path = path.as_ref();
     write_atomic_with(path, |w| w.write_all(bytes))
 }
 

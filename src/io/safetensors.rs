@@ -163,7 +163,8 @@ pub fn load_safetensors_bytes_with_metadata(
 /// Reads only the header of a safetensors file: each tensor's name, dtype,
 /// shape and offsets (in data order), and the `__metadata__` map. Checks the
 /// header as [`load_safetensors`] does, without reading the tensor data.
-pub fn inspect_safetensors(path: &Path) -> Result<(Vec<TensorInfo>, Metadata)> {
+pub fn inspect_safetensors(path: impl AsRef<Path>) -> Result<(Vec<TensorInfo>, Metadata)> {
+    let path = path.as_ref();
     let file = path.display().to_string();
     let io_err =
         |e: io::Error| Error::new(format!("cannot read {file}: {}", describe_io_error(&e)));

@@ -480,7 +480,8 @@ impl RunPaths {
 }
 
 /// Loads `file` into the parameters of `net` (strict, like PyTorch's load_state_dict).
-pub fn load_weights(net: &dyn Module, file: &Path) -> Result<()> {
+pub fn load_weights(net: &dyn Module, file: impl AsRef<Path>) -> Result<()> {
+    let file = file.as_ref();
     let loaded = load_safetensors(file)?;
     load_state_dict_into(&net.state_dict(), &loaded, &file.display().to_string())
 }
