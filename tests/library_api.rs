@@ -213,7 +213,7 @@ fn modules_debug_print_as_their_tree() {
 
     // A built architecture, held as Box<dyn Model>.
     let cfg = nerve::config::Config::parse(
-        "[data]\ndataset = \"xor\"\n[model]\nlayers = [{ type = \"linear\", out = 4 }, { type = \"tanh\" }]\n[train]\nepochs = 1\n",
+        "[data]\ndataset = \"xor\"\n[model]\nlayers = [{ type = \"linear\", out = 4 }, { type = \"tanh\" }, { type = \"linear\", out = 2 }]\n[train]\nepochs = 1\n",
         "debug.toml",
     )
     .unwrap();
