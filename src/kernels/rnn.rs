@@ -180,6 +180,7 @@ fn gru_forward_impl(
 
 /// The body of [`gru_backward`].
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn gru_backward_impl(
     act: &[f32],
     ha: &[f32],

@@ -616,7 +616,7 @@ mod tests {
             Some(probe.clone()),
             Some(parts),
         );
-        let weights = Tensor::randn_with(&out.shape(), 0.0, 1.0, &mut g);
+        let weights = Tensor::randn_with(out.shape(), 0.0, 1.0, &mut g);
         out.mul(&weights).sum().backward();
         let mut v = vec![out.to_vec()];
         for p in [&xa, &w, &bias, &h0] {
