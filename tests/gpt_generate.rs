@@ -1,7 +1,8 @@
 //! Generation with the GPT's KV cache: the same tokens as recomputing the
 //! whole context for every new token, the window sliding past block_size
 //! exactly as documented, and a new token costing one position of work
-//! until the window is full.
+//! until the window is full; the decoder's lean path giving the logits of
+//! the `Tensor` path.
 
 use nerve::models::{
     generate, DataSpec, Decoder, Gpt, GptConfig, LanguageModel, Sampler, SamplingOptions, Task,
