@@ -37,6 +37,10 @@ pub(crate) unsafe fn run<K: Kernel>(p: &Problem) -> bool {
     let Operand::Strided(b) = p.b else {
         return false;
     };
+    if p.ldc != p.n {
+        // A block of a wider C: its column is not contiguous.
+        return false;
+    }
     // (vector, matrix, kernel, outputs)
     let (x, mat, kind, outs) = if p.m == 1 {
         if p.a.cs != 1 {
