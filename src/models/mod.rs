@@ -17,6 +17,7 @@ pub mod chat;
 mod conv_layers;
 pub mod generate;
 pub mod gpt;
+mod gpt_decoder;
 pub mod graph;
 pub mod layer_spec;
 pub mod llama;

@@ -56,6 +56,7 @@ mod scratch;
 mod tests;
 mod threading;
 
+pub use gemv::gemv_rows_here;
 pub use isa::{cpu_description, Path};
 pub use peak::fma_ceiling;
 pub(crate) use prepacked::matmul_prepacked_serial;
