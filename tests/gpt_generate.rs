@@ -1,7 +1,8 @@
 //! Generation with the GPT's KV cache: the same tokens as recomputing the
 //! whole context for every new token, the window sliding past block_size
 //! exactly as documented, and a new token costing one position of work
-//! until the window is full.
+//! until the window is full; the decoder's lean path giving the logits of
+//! the `Tensor` path.
 
 use nerve::models::{
     generate, DataSpec, Decoder, Gpt, GptConfig, LanguageModel, Sampler, SamplingOptions, Task,
@@ -198,4 +199,47 @@ fn sampling_repeats_with_the_seed_and_stays_in_the_vocabulary() {
     assert_eq!(a.len(), 3 * BLOCK);
     assert!(a.iter().all(|&t| t < 11));
     assert_eq!(g.context_window(), Some(BLOCK));
+}
+
+#[test]
+fn the_lean_path_gives_the_logits_of_the_tensor_path_through_slides() {
+    for (seed, bias) in [(5, true), (6, false)] {
+        manual_seed(seed);
+        let cfg = GptConfig {
+            n_layer: 3,
+            n_head: 2,
+            n_embd: 16,
+            block_size: BLOCK,
+            dropout: 0.1,
+            bias,
+        };
+        let mut g = Gpt::new(cfg, 11, BLOCK);
+        for p in g.parameters() {
+            init::normal_(&p, 0.0, 0.3);
+        }
+        g.eval();
+        for slide in [1, 3, BLOCK] {
+            let mut lean = g.sliding_decoder(slide);
+            let mut reference = g.sliding_decoder(slide).lean(false);
+            let prompt = [4u32, 0, 9];
+            let (mut a, b) = (lean.feed(&prompt), reference.feed(&prompt));
+            close_1e5(&a, &b, "prompt");
+            for i in 0..4 * BLOCK {
+                let t = argmax(&a);
+                a = lean.feed(&[t]);
+                let b = reference.feed(&[t]);
+                assert_eq!(lean.window(), reference.window());
+                close_1e5(&a, &b, &format!("bias {bias}, slide {slide}, token {i}"));
+                close_1e5(&a, &g.next_logits(lean.window()), "recompute");
+            }
+            assert_eq!(lean.positions_computed(), reference.positions_computed());
+        }
+    }
+}
+
+fn close_1e5(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() <= 1e-5, "{what}: {x} vs {y}");
+    }
 }

@@ -25,7 +25,8 @@
 //! `strict=True`, and a nanoGPT state_dict saved as safetensors loads here.
 //!
 //! Generating, a KV cache per block keeps the keys and values of the
-//! context ([`GptDecoder`]); once the context window is full it slides.
+//! context ([`GptDecoder`], models/gpt_decoder.rs); once the context window
+//! is full it slides.
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use super::builder::LayerInfo;
 use super::generate::{Decoder, LanguageModel};
+pub use super::gpt_decoder::GptDecoder;
 use super::graph::{GraphNode, ModelGraph};
 use super::{DataSpec, Model};
 use crate::autograd::no_grad;
@@ -40,7 +42,7 @@ use crate::data::Inputs;
 use crate::error::{Error, Result};
 use crate::nn::functional::dropout;
 use crate::nn::transformer::Block;
-use crate::nn::{init, Embedding, KvCache, LayerNorm, Linear, Module};
+use crate::nn::{init, Embedding, LayerNorm, Linear, Module};
 use crate::schema::{read, Source};
 use crate::tensor::Tensor;
 
@@ -267,7 +269,7 @@ impl Gpt {
 
     /// Token plus position vectors `[B, T, E]` of `ids` (`batch` rows) at
     /// positions `start..start + T`.
-    fn embed(&self, ids: &[u32], batch: usize, start: usize) -> Tensor {
+    pub(crate) fn embed(&self, ids: &[u32], batch: usize, start: usize) -> Tensor {
         let t = ids.len() / batch.max(1);
         assert!(
             start + t <= self.config.block_size,
@@ -329,16 +331,7 @@ impl Gpt {
     /// nanoGPT's window, every token sees the last block_size; see
     /// [`GptDecoder`]).
     pub fn sliding_decoder(&self, slide: usize) -> GptDecoder<'_> {
-        let c = &self.config;
-        GptDecoder {
-            model: self,
-            caches: (0..c.n_layer)
-                .map(|_| KvCache::new(1, c.block_size, c.n_embd))
-                .collect(),
-            window: Vec::with_capacity(c.block_size),
-            slide: slide.clamp(1, c.block_size),
-            computed: 0,
-        }
+        GptDecoder::new(self, slide)
     }
 
     /// The default slide of [`LanguageModel::decoder`]: a quarter window.
@@ -569,89 +562,5 @@ impl LanguageModel for Gpt {
 
     fn attention_maps(&self, ids: &[u32]) -> Option<(usize, Vec<Vec<f32>>)> {
         Some((self.config.n_head, Gpt::attention_maps(self, ids)))
-    }
-}
-
-/// Generation with a KV cache per block.
-///
-/// Until the context window (block_size) is full, each new token costs the
-/// same: its own projections, and attention to the cached keys and values.
-/// When a token arrives with the window full, the window slides forward by
-/// `slide` tokens: the position vectors are absolute (position 0 is the
-/// window's first token), so after a slide every kept token sits at a new
-/// position and the cache is computed anew from the last
-/// block_size − slide + 1 tokens, in one batched pass. Then the cache fills
-/// again for slide − 1 tokens. With slide = 1 every token sees exactly the
-/// last block_size tokens (nanoGPT's `idx[:, -block_size:]`), at the price
-/// of that recomputation at every token; a larger slide recomputes once
-/// every `slide` tokens and the model sees between block_size − slide + 1
-/// and block_size tokens. Whatever left the window is forgotten.
-pub struct GptDecoder<'a> {
-    model: &'a Gpt,
-    caches: Vec<KvCache>,
-    window: Vec<u32>,
-    slide: usize,
-    /// Positions run through the blocks so far (the work done).
-    computed: usize,
-}
-
-impl GptDecoder<'_> {
-    /// The tokens the model sees now (the context window's contents).
-    pub fn window(&self) -> &[u32] {
-        &self.window
-    }
-
-    /// How many positions have been run through the blocks since the
-    /// decoder was made: one per new token while the window fills, and the
-    /// kept window at each slide.
-    pub fn positions_computed(&self) -> usize {
-        self.computed
-    }
-
-    /// Runs `new` tokens through the blocks after the cached ones; the
-    /// logits of the last.
-    fn run(&mut self, new: &[u32]) -> Vec<f32> {
-        let m = self.model;
-        self.computed += new.len();
-        no_grad(|| {
-            let start = self.caches[0].len();
-            let mut x = m.embed(new, 1, start);
-            for (b, c) in m.transformer.h.0.iter().zip(self.caches.iter_mut()) {
-                x = b.forward_cached(&x, c);
-            }
-            let e = m.config.n_embd;
-            let last = x.reshape(&[new.len(), e]).narrow(0, new.len() - 1, 1);
-            m.lm_head
-                .forward(&m.transformer.ln_f.forward(&last))
-                .to_vec()
-        })
-    }
-}
-
-impl Decoder for GptDecoder<'_> {
-    fn feed(&mut self, tokens: &[u32]) -> Vec<f32> {
-        if tokens.is_empty() {
-            return vec![0.0; self.model.vocab()];
-        }
-        let block = self.model.config.block_size;
-        if self.window.len() + tokens.len() <= block {
-            self.window.extend_from_slice(tokens);
-            return self.run(tokens);
-        }
-        // The window slides: keep the last block − slide + 1 tokens (or, for
-        // a long prompt, its last block_size), and compute them anew.
-        let keep = (block - self.slide + 1).max(tokens.len().min(block));
-        let mut seq = std::mem::take(&mut self.window);
-        seq.extend_from_slice(tokens);
-        self.window = seq[seq.len() - keep..].to_vec();
-        for c in &mut self.caches {
-            c.clear();
-        }
-        let w = self.window.clone();
-        self.run(&w)
-    }
-
-    fn position(&self) -> usize {
-        self.window.len()
     }
 }

@@ -18,6 +18,7 @@ mod conv_layers;
 pub mod generate;
 #[allow(missing_docs)] // documented after the GPT decoder work in it lands (issue 15)
 pub mod gpt;
+mod gpt_decoder;
 pub mod graph;
 pub mod layer_spec;
 pub mod llama;

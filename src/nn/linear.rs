@@ -105,7 +105,7 @@ impl Linear {
 
     /// Wᵀ (`[in, out]`, row-major) for the current weight values, made anew
     /// only when the weight was replaced or written since the last call.
-    fn transposed_weight(&self) -> Arc<Vec<f32>> {
+    pub(crate) fn transposed_weight(&self) -> Arc<Vec<f32>> {
         let mut slot = self.transposed.lock();
         if let Some(t) = slot.as_ref() {
             if self.weight.same_values_as(&t.weight, t.version) {

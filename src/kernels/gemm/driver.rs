@@ -83,7 +83,7 @@ pub(crate) unsafe fn tile<K: Kernel>(
     } else {
         std::ptr::null_mut()
     };
-    let ldc = p.n as isize;
+    let ldc = p.ldc as isize;
 
     for jc in cols.clone().step_by(nc_blk) {
         let nc = nc_blk.min(cols.end - jc);

@@ -13,7 +13,7 @@
 
 use rayon::prelude::*;
 
-use super::{Kernel, Operand, Problem};
+use super::{avx2, avx512, portable, Kernel, Operand, Path, Problem};
 
 /// Multiply-adds (`k x outputs`) from which a one-row product runs on all
 /// threads: 64 Ki, 256 KiB of weights.
@@ -37,6 +37,10 @@ pub(crate) unsafe fn run<K: Kernel>(p: &Problem) -> bool {
     let Operand::Strided(b) = p.b else {
         return false;
     };
+    if p.ldc != p.n {
+        // A block of a wider C: its column is not contiguous.
+        return false;
+    }
     // (vector, matrix, kernel, outputs)
     let (x, mat, kind, outs) = if p.m == 1 {
         if p.a.cs != 1 {
@@ -112,3 +116,47 @@ impl<F: Fn(usize, usize)> SendPart<'_, F> {
 // SAFETY: the closure only reads the operands and writes the outputs of the
 // run it is given; runs are disjoint (see `Problem`'s `Sync`).
 unsafe impl<F> Sync for SendPart<'_, F> {}
+
+/// `c[j] (+)= Σ_p x[p]·b[p·ldb + j]` for `j < n`: one row `x[k]` times the
+/// first `n` columns of a row-major `b` (`k` rows of `ldb`), on the calling
+/// thread, with the kernels of [`Path::selected`]. The sums are those of
+/// [`super::matmul`] for the same product (bit for bit: the one-row
+/// kernels split over outputs, never over `k`), without a thread hand-off,
+/// for the many small products of decoding one token. A caller may split
+/// the columns itself (`b` and `c` offset by the same `j0`).
+pub fn gemv_rows_here(
+    k: usize,
+    n: usize,
+    x: &[f32],
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    assert!(
+        x.len() >= k && c.len() >= n && n <= ldb && (k == 0 || b.len() >= (k - 1) * ldb + n),
+        "gemv_rows_here: x {} (needs {k}), b {} (needs {k} rows of {ldb}, {n} used), c {} (needs {n})",
+        x.len(),
+        b.len(),
+        c.len()
+    );
+    if n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..n].fill(0.0);
+        }
+        return;
+    }
+    let (x, b, c, ld) = (x.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldb as isize);
+    // SAFETY: the lengths checked above cover `x[..k]`, `c[..n]` and every
+    // `b[p·ldb + j]`; the path is one this CPU runs (`Path::selected`).
+    unsafe {
+        match Path::selected().native() {
+            Path::Avx512 => avx512::Avx512::gemv_rows(k, n, x, b, ld, c, accumulate),
+            Path::Avx2 => avx2::Avx2::gemv_rows(k, n, x, b, ld, c, accumulate),
+            _ => portable::Portable::gemv_rows(k, n, x, b, ld, c, accumulate),
+        }
+    }
+}

@@ -56,8 +56,10 @@ mod scratch;
 mod tests;
 mod threading;
 
+pub use gemv::gemv_rows_here;
 pub use isa::{cpu_description, Path};
 pub use peak::fma_ceiling;
+pub(crate) use prepacked::matmul_prepacked_serial;
 pub use prepacked::{matmul_prepacked, PackedB};
 
 /// How a logical `[rows, cols]` operand is laid out in its slice.
@@ -154,6 +156,7 @@ pub fn matmul_on(
         }),
         c: c.as_mut_ptr(),
         accumulate,
+        ldc: n,
     };
     // SAFETY: `check_lens` proved that every element the strides address
     // lies in `a`, `b` and `c`; `c` is borrowed mutably, so it aliases
@@ -248,7 +251,7 @@ pub(crate) enum Operand<'a> {
 
 /// One checked product. Invariants (established by the public entry
 /// points): `m, k, n > 0`; every `(i, p)` of `a`, `(p, j)` of `b` and
-/// `c[i·n + j]` lies in live slices for the whole call; `c` aliases neither.
+/// `c[i·ldc + j]` (j < n ≤ ldc) lies in live slices for the whole call; `c` aliases neither.
 pub(crate) struct Problem<'a> {
     pub m: usize,
     pub k: usize,
@@ -257,6 +260,9 @@ pub(crate) struct Problem<'a> {
     pub b: Operand<'a>,
     pub c: *mut f32,
     pub accumulate: bool,
+    /// Distance between rows of `C` (`n` for a whole matrix; more for a
+    /// block of columns of a wider one).
+    pub ldc: usize,
 }
 
 // SAFETY: the pointers come from slices borrowed for the whole call, which

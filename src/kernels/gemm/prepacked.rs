@@ -153,6 +153,7 @@ pub fn matmul_prepacked(
         b: Operand::Packed(b),
         c: c.as_mut_ptr(),
         accumulate,
+        ldc: n,
     };
     // SAFETY: lengths checked above; `b` was packed on this machine for an
     // available path (checked in `for_path`); `c` is borrowed mutably.
@@ -162,5 +163,58 @@ pub fn matmul_prepacked(
             Path::Avx2 => threading::run::<avx2::Avx2>(&p),
             _ => threading::run::<portable::Portable>(&p),
         }
+    }
+}
+
+/// `C (+)= A·B` on the calling thread alone, for callers that split their
+/// work over threads themselves (the recurrent layers split the hidden
+/// units). `A` is `[m, b.k()]` with rows `lda` apart, `C` is `[m, b.n()]`
+/// with rows `ldc` apart; both may be blocks of wider matrices.
+///
+/// # Safety
+/// `a[i·lda + p]` for `i < m`, `p < b.k()` and `c[i·ldc + j]` for `j < b.n()`
+/// must be valid, `lda ≥ b.k()`, `ldc ≥ b.n()`, and no other thread may use
+/// that part of `C` meanwhile.
+pub(crate) unsafe fn matmul_prepacked_serial(
+    m: usize,
+    a: *const f32,
+    lda: usize,
+    b: &PackedB,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    let (k, n) = (b.k, b.n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                std::slice::from_raw_parts_mut(c.add(i * ldc), n).fill(0.0);
+            }
+        }
+        return;
+    }
+    let p = Problem {
+        m,
+        k,
+        n,
+        a: Mat {
+            ptr: a,
+            rs: lda as isize,
+            cs: 1,
+        },
+        b: Operand::Packed(b),
+        c,
+        accumulate,
+        ldc,
+    };
+    use super::driver::tile;
+    use super::scratch::with_scratch;
+    match b.path {
+        Path::Avx512 => with_scratch(|s| tile::<avx512::Avx512>(&p, 0..m, 0..n, s)),
+        Path::Avx2 => with_scratch(|s| tile::<avx2::Avx2>(&p, 0..m, 0..n, s)),
+        _ => with_scratch(|s| tile::<portable::Portable>(&p, 0..m, 0..n, s)),
     }
 }

@@ -214,6 +214,7 @@ fn general_strides_on_every_native_path() {
                     }),
                     c: c.as_mut_ptr(),
                     accumulate: false,
+                    ldc: nn,
                 };
                 // SAFETY: every (i, p) and (p, j) addressed lies in the
                 // buffers built above; `c` holds mm·nn values.
@@ -406,6 +407,7 @@ fn grid_uses_every_thread_and_splits_the_long_side() {
         }),
         c: std::ptr::null_mut(),
         accumulate: false,
+        ldc: n,
     };
     use threading::grid;
     // x[64x784]·W[784x128]: read x in place and split the columns.

@@ -12,14 +12,35 @@
 //! turns it into dx, dW_ih and db_ih).
 //!
 //! `xa` = x·W_ihᵀ + b_ih for all steps is computed before, as one product.
+//!
+//! # Threads
+//! Each step's product is small (batch x H x G·H) and the steps are
+//! sequential, so instead of splitting every product afresh the hidden units
+//! are cut into one range per thread ([`Plan`]) and each thread owns its
+//! units for the whole sequence: the columns of W_hhᵀ for its units' gates,
+//! packed once, and the cell update of those units, so a step is one
+//! hand-off on the spin pool (`kernels::spin_pool`) and no thread waits for
+//! another inside it. Backward, a thread owns the same units: the cell's
+//! backward for them, then dh_{t−1} for them from the whole da_t (rows of
+//! W_hh in the same order, packed once); the two halves of consecutive steps
+//! run in one hand-off. Gate columns are kept in the threads' order ("plan
+//! order": thread by thread, gate by gate, unit by unit) inside the
+//! recurrence and put back in PyTorch's order at its edges. Every value is
+//! computed by the same code whatever the number of threads: the product
+//! sums over the same `k` in the same order, so 1 and 2 threads agree bit
+//! for bit.
 //! The op's output packs the outputs y (rows b·T + t), then h_n, then c_n
 //! (zeros for cells without one): `[B·T + 2B, H]`; the layer narrows it into
 //! views.
 
 use std::sync::Arc;
 
+use std::ops::Range;
+
 use parking_lot::Mutex;
 
+use crate::kernels::gemm::{matmul_prepacked_serial, PackedB};
+use crate::kernels::spin_pool::{self, SharedMut};
 use crate::kernels::{
     gru_backward, gru_forward, lstm_backward, lstm_forward, matmul, rnn_backward, rnn_forward,
     MatLayout,
@@ -63,6 +84,111 @@ pub struct Dims {
 /// pass (mean over the batch), when asked to.
 pub type GradProbe = Arc<Mutex<Vec<f32>>>;
 
+/// How one recurrence's hidden units are split over the threads.
+struct Plan {
+    cell: Cell,
+    hidden: usize,
+    /// The units of each thread, consecutive, covering 0..hidden.
+    units: Vec<Range<usize>>,
+    /// `perm[p]`: the PyTorch column (gate·H + unit) of plan column `p`.
+    perm: Vec<usize>,
+}
+
+/// Multiply-adds per step (batch·G·H·H) from which the units are split
+/// over the threads: below, a hand-off costs more than it saves.
+const SPLIT_MIN_WORK: usize = 1 << 17;
+/// Fewest units a thread takes.
+const MIN_UNITS: usize = 8;
+
+impl Plan {
+    /// The split for this machine, or into `parts` parts when given.
+    fn new(cell: Cell, batch: usize, hidden: usize, parts: Option<usize>) -> Plan {
+        let g = cell.gates();
+        let parts = match parts {
+            Some(p) => p.clamp(1, hidden.max(1)),
+            None if batch * g * hidden * hidden < SPLIT_MIN_WORK => 1,
+            None => spin_pool::global().threads().min(hidden / MIN_UNITS).max(1),
+        };
+        let units: Vec<Range<usize>> = (0..parts)
+            .map(|t| spin_pool::split(hidden, parts, t))
+            .collect();
+        let mut perm = Vec::with_capacity(g * hidden);
+        for u in &units {
+            for gate in 0..g {
+                perm.extend(u.clone().map(|j| gate * hidden + j));
+            }
+        }
+        Plan {
+            cell,
+            hidden,
+            units,
+            perm,
+        }
+    }
+
+    fn parts(&self) -> usize {
+        self.units.len()
+    }
+
+    fn gh(&self) -> usize {
+        self.cell.gates() * self.hidden
+    }
+
+    /// First plan column of thread `t`'s gates.
+    fn offset(&self, t: usize) -> usize {
+        self.cell.gates() * self.units[t].start
+    }
+
+    /// Runs `f(t)` for every thread's part: on the pool, or here for one.
+    fn run(&self, f: &(dyn Fn(usize) + Sync)) {
+        if self.parts() == 1 {
+            f(0);
+        } else {
+            spin_pool::global().run(self.parts(), f);
+        }
+    }
+
+    /// Thread `t`'s columns of W_hhᵀ (`[H, G·units]`, plan order), packed.
+    fn forward_weights(&self, w_hh: &[f32], t: usize) -> PackedB {
+        let (h, g) = (self.hidden, self.cell.gates());
+        let u = &self.units[t];
+        let mut rows = Vec::with_capacity(g * u.len() * h);
+        for &col in &self.perm[self.offset(t)..self.offset(t) + g * u.len()] {
+            rows.extend_from_slice(&w_hh[col * h..(col + 1) * h]);
+        }
+        PackedB::new(h, g * u.len(), &rows, MatLayout::Transposed)
+    }
+
+    /// The rows of W_hh in plan order, thread `t`'s units' columns
+    /// (`[G·H, units]`), packed: dh_{t−1}[:, units] = da_t · this.
+    fn backward_weights(&self, w_hh: &[f32], t: usize) -> PackedB {
+        let h = self.hidden;
+        let u = &self.units[t];
+        let mut m = Vec::with_capacity(self.gh() * u.len());
+        for &row in &self.perm {
+            m.extend_from_slice(&w_hh[row * h + u.start..row * h + u.end]);
+        }
+        PackedB::new(self.gh(), u.len(), &m, MatLayout::Normal)
+    }
+
+    /// Row `src` (PyTorch order) gathered into plan order for thread `t`:
+    /// `dst[g·n + j] = src[g·H + units.start + j]`.
+    fn gather(&self, t: usize, src: &[f32], dst: &mut [f32]) {
+        let (h, u) = (self.hidden, &self.units[t]);
+        let n = u.len();
+        for (g, d) in dst.chunks_exact_mut(n).enumerate() {
+            d.copy_from_slice(&src[g * h + u.start..g * h + u.end]);
+        }
+    }
+
+    /// A whole row from plan order back to PyTorch's order.
+    fn unpermute(&self, src: &[f32], dst: &mut [f32]) {
+        for (&col, &v) in self.perm.iter().zip(src) {
+            dst[col] = v;
+        }
+    }
+}
+
 /// Runs the recurrence; see the module docs. `xa: [B·T, G·H]`,
 /// `w_hh: [G·H, H]`, `b_hh: [G·H]`, `h0`, `c0: [B, H]`.
 #[allow(clippy::too_many_arguments)]
@@ -76,6 +202,23 @@ pub fn recurrence(
     d: Dims,
     probe: Option<GradProbe>,
 ) -> Tensor {
+    recurrence_split(cell, xa, w_hh, b_hh, h0, c0, d, probe, None)
+}
+
+/// [`recurrence`] with the hidden units split into `parts` threads' parts
+/// (None: as this machine's threads and the sizes say).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn recurrence_split(
+    cell: Cell,
+    xa: &Tensor,
+    w_hh: &Tensor,
+    b_hh: Option<&Tensor>,
+    h0: &Tensor,
+    c0: Option<&Tensor>,
+    d: Dims,
+    probe: Option<GradProbe>,
+    parts: Option<usize>,
+) -> Tensor {
     let (b, t_len, hs) = (d.batch, d.steps, d.hidden);
     let gh = cell.gates() * hs;
     assert_eq!(
@@ -85,10 +228,11 @@ pub fn recurrence(
     );
     assert_eq!(w_hh.shape(), [gh, hs], "recurrence: weight_hh shape");
     assert_eq!(h0.numel(), b * hs, "recurrence: initial state shape");
+    let plan = Arc::new(Plan::new(cell, b, hs, parts));
     let xav = xa.data();
     let wv = w_hh.data();
     let bv = b_hh.map(|b| b.data());
-    // Buffers in processing order s = 0..T: hs_buf[s] is h before step s.
+    // Buffers in processing order s = 0..T: h_buf[s] is h before step s.
     let mut h_buf = vec![0.0f32; (t_len + 1) * b * hs];
     h_buf[..b * hs].copy_from_slice(&h0.data());
     let lstm = cell == Cell::Lstm;
@@ -101,6 +245,7 @@ pub fn recurrence(
     } else {
         Vec::new()
     };
+    // Gate activations of every step, plan order.
     let mut act = vec![0.0f32; t_len * b * gh];
     // GRU keeps h·W_hhᵀ + b_hh of every step (its n part is needed backward).
     let mut ha_buf = if cell == Cell::Gru {
@@ -108,75 +253,82 @@ pub fn recurrence(
     } else {
         Vec::new()
     };
+    let weights: Vec<PackedB> = (0..plan.parts())
+        .map(|t| plan.forward_weights(&wv, t))
+        .collect();
     let time = |s: usize| if d.reverse { t_len - 1 - s } else { s };
-    for s in 0..t_len {
-        let t = time(s);
-        let (h_prev_all, h_rest) = h_buf.split_at_mut((s + 1) * b * hs);
-        let h_prev = &h_prev_all[s * b * hs..];
-        let h_next = &mut h_rest[..b * hs];
-        let a = &mut act[s * b * gh..(s + 1) * b * gh];
-        // The recurrent part: h_{t-1}·W_hhᵀ + b_hh, into `a` (or `ha`).
-        let target: &mut [f32] = if cell == Cell::Gru {
-            &mut ha_buf[s * b * gh..(s + 1) * b * gh]
-        } else {
-            &mut *a
-        };
-        match &bv {
-            Some(bias) => target
-                .chunks_exact_mut(gh)
-                .for_each(|r| r.copy_from_slice(bias)),
-            None => target.fill(0.0),
-        }
-        if cell != Cell::Gru {
-            for bi in 0..b {
-                let x = &xav[(bi * t_len + t) * gh..(bi * t_len + t + 1) * gh];
-                target[bi * gh..(bi + 1) * gh]
-                    .iter_mut()
-                    .zip(x)
-                    .for_each(|(a, x)| *a += x);
-            }
-        }
-        matmul(
-            b,
-            hs,
-            gh,
-            h_prev,
-            MatLayout::Normal,
-            &wv,
-            MatLayout::Transposed,
-            target,
-            true,
-        );
-        match cell {
-            Cell::Lstm => {
-                let (c_prev_all, c_rest) = c_buf.split_at_mut((s + 1) * b * hs);
-                lstm_forward(
-                    a,
-                    &c_prev_all[s * b * hs..],
-                    &mut c_rest[..b * hs],
-                    h_next,
-                    hs,
-                );
-            }
-            Cell::Gru => {
-                let mut xa_t = vec![0.0f32; b * gh];
-                for bi in 0..b {
-                    xa_t[bi * gh..(bi + 1) * gh]
-                        .copy_from_slice(&xav[(bi * t_len + t) * gh..(bi * t_len + t + 1) * gh]);
+    {
+        let (hb, cb) = (SharedMut::new(&mut h_buf), SharedMut::new(&mut c_buf));
+        let (ab, hab) = (SharedMut::new(&mut act), SharedMut::new(&mut ha_buf));
+        let bias = bv.as_deref();
+        for s in 0..t_len {
+            let t = time(s);
+            let part = |p: usize| {
+                let u = plan.units[p].clone();
+                let n = u.len();
+                let (off, w) = (plan.offset(p), cell.gates() * u.len());
+                // SAFETY: in this step thread p writes only its own columns
+                // (off..off + w of every row of step s's activations, its
+                // units of h and c at step s + 1) and reads h and c at step
+                // s, which nobody writes now; the buffers outlive the loop.
+                unsafe {
+                    let a_step = s * b * gh;
+                    let target = if cell == Cell::Gru { &hab } else { &ab };
+                    // Pre-fill with b_hh (+ x·W_ihᵀ + b_ih but for the GRU),
+                    // then add h_{t−1}·W_hhᵀ for this thread's columns.
+                    for bi in 0..b {
+                        let row = target.slice(a_step + bi * gh + off..a_step + bi * gh + off + w);
+                        match bias {
+                            Some(bias) => plan.gather(p, bias, row),
+                            None => row.fill(0.0),
+                        }
+                        if cell != Cell::Gru {
+                            let x = &xav[(bi * t_len + t) * gh..(bi * t_len + t + 1) * gh];
+                            for (g, r) in row.chunks_exact_mut(n).enumerate() {
+                                r.iter_mut()
+                                    .zip(&x[g * hs + u.start..g * hs + u.end])
+                                    .for_each(|(a, x)| *a += x);
+                            }
+                        }
+                    }
+                    let h_prev = hb.slice(s * b * hs..(s + 1) * b * hs);
+                    let c_row0 = target.slice(a_step + off..a_step + off + 1).as_mut_ptr();
+                    matmul_prepacked_serial(b, h_prev.as_ptr(), hs, &weights[p], c_row0, gh, true);
+                    let mut xa_t = vec![0.0f32; if cell == Cell::Gru { w } else { 0 }];
+                    for bi in 0..b {
+                        let a_row = ab.slice(a_step + bi * gh + off..a_step + bi * gh + off + w);
+                        let cur = (s * b + bi) * hs;
+                        let next = ((s + 1) * b + bi) * hs;
+                        let h_next = hb.slice(next + u.start..next + u.end);
+                        match cell {
+                            Cell::Lstm => lstm_forward(
+                                a_row,
+                                cb.slice(cur + u.start..cur + u.end),
+                                cb.slice(next + u.start..next + u.end),
+                                h_next,
+                                n,
+                            ),
+                            Cell::Gru => {
+                                let x = &xav[(bi * t_len + t) * gh..(bi * t_len + t + 1) * gh];
+                                plan.gather(p, x, &mut xa_t);
+                                gru_forward(
+                                    &xa_t,
+                                    hab.slice(a_step + bi * gh + off..a_step + bi * gh + off + w),
+                                    hb.slice(cur + u.start..cur + u.end),
+                                    a_row,
+                                    h_next,
+                                    n,
+                                );
+                            }
+                            Cell::RnnTanh | Cell::RnnRelu => {
+                                rnn_forward(a_row, cell == Cell::RnnRelu);
+                                h_next.copy_from_slice(a_row);
+                            }
+                        }
+                    }
                 }
-                gru_forward(
-                    &xa_t,
-                    &ha_buf[s * b * gh..(s + 1) * b * gh],
-                    h_prev,
-                    a,
-                    h_next,
-                    hs,
-                );
-            }
-            Cell::RnnTanh | Cell::RnnRelu => {
-                rnn_forward(a, cell == Cell::RnnRelu);
-                h_next.copy_from_slice(a);
-            }
+            };
+            plan.run(&part);
         }
     }
     // The packed output: y (batch-major rows b·T + t), h_n, c_n.
@@ -220,7 +372,7 @@ pub fn recurrence(
     });
     let out_shape = vec![b * t_len + 2 * b, hs];
     Tensor::from_op(out, out_shape, "recurrence", &inputs, move |g| {
-        let grads = backward(cell, &saved, &w.data(), &g.data(), d, probe.as_ref());
+        let grads = backward(&plan, &saved, &w.data(), &g.data(), d, probe.as_ref());
         let mut v = vec![
             need_xa.then(|| Tensor::from_vec(grads.dxa, &[b * t_len, gh])),
             need_w.then(|| Tensor::from_vec(grads.dw, &[gh, hs])),
@@ -243,9 +395,9 @@ struct Saved {
     h: Vec<f32>,
     /// LSTM: c likewise.
     c: Vec<f32>,
-    /// Gate activations of each step `[T·B, G·H]` (RNN: h').
+    /// Gate activations of each step `[T·B, G·H]`, plan order (RNN: h').
     act: Vec<f32>,
-    /// GRU: h·W_hhᵀ + b_hh of each step.
+    /// GRU: h·W_hhᵀ + b_hh of each step, plan order.
     ha: Vec<f32>,
 }
 
@@ -259,13 +411,14 @@ struct Grads {
 
 /// Backward through time from the gradient of the packed output.
 fn backward(
-    cell: Cell,
+    plan: &Plan,
     s: &Saved,
     w: &[f32],
     g: &[f32],
     d: Dims,
     probe: Option<&GradProbe>,
 ) -> Grads {
+    let cell = plan.cell;
     let (b, t_len, hs) = (d.batch, d.steps, d.hidden);
     let gh = cell.gates() * hs;
     let tail = b * t_len * hs;
@@ -275,10 +428,10 @@ fn backward(
     let mut dc = if cell == Cell::Lstm {
         g[tail + b * hs..].to_vec()
     } else {
-        Vec::new()
+        vec![0.0f32; 0]
     };
-    // dL/da of every step (time-major in processing order) and, for the
-    // GRU, dL/d(h-part) which differs from the x-part.
+    // dL/da of every step (processing order, plan order) and, for the GRU,
+    // dL/d(h-part), which differs from the x-part.
     let mut da = vec![0.0f32; t_len * b * gh];
     let mut dha = if cell == Cell::Gru {
         vec![0.0f32; t_len * b * gh]
@@ -286,71 +439,109 @@ fn backward(
         Vec::new()
     };
     let mut norms = probe.map(|_| vec![0.0f32; t_len]);
-    let mut dh_direct = vec![0.0f32; b * hs];
-    for st in (0..t_len).rev() {
-        let t = time(st);
-        for bi in 0..b {
-            dh[bi * hs..(bi + 1) * hs]
-                .iter_mut()
-                .zip(&g[(bi * t_len + t) * hs..(bi * t_len + t + 1) * hs])
-                .for_each(|(a, b)| *a += b);
-        }
-        if let Some(n) = norms.as_mut() {
-            let sq: f64 = dh.iter().map(|&v| (v as f64) * (v as f64)).sum();
-            n[t] = (sq.sqrt() / b as f64) as f32;
-        }
-        let act = &s.act[st * b * gh..(st + 1) * b * gh];
-        let h_prev = &s.h[st * b * hs..(st + 1) * b * hs];
-        let da_t = &mut da[st * b * gh..(st + 1) * b * gh];
-        match cell {
-            Cell::Lstm => lstm_backward(
-                act,
-                &s.c[st * b * hs..(st + 1) * b * hs],
-                &s.c[(st + 1) * b * hs..(st + 2) * b * hs],
-                &dh,
-                &mut dc,
-                da_t,
-                hs,
-            ),
-            Cell::Gru => gru_backward(
-                act,
-                &s.ha[st * b * gh..(st + 1) * b * gh],
-                h_prev,
-                &dh,
-                da_t,
-                &mut dha[st * b * gh..(st + 1) * b * gh],
-                &mut dh_direct,
-                hs,
-            ),
-            Cell::RnnTanh | Cell::RnnRelu => rnn_backward(act, &dh, da_t, cell == Cell::RnnRelu),
-        }
-        // dL/dh_{t-1} = (dL/d h-part)·W_hh (+ the GRU's direct path).
-        let through: &[f32] = if cell == Cell::Gru {
-            &dha[st * b * gh..(st + 1) * b * gh]
-        } else {
-            &da[st * b * gh..(st + 1) * b * gh]
+    let mut dh_direct = vec![0.0f32; if cell == Cell::Gru { b * hs } else { 0 }];
+    let weights: Vec<PackedB> = (0..plan.parts())
+        .map(|t| plan.backward_weights(w, t))
+        .collect();
+    {
+        let (dhb, dcb) = (SharedMut::new(&mut dh), SharedMut::new(&mut dc));
+        let (dab, dhab) = (SharedMut::new(&mut da), SharedMut::new(&mut dha));
+        let ddb = SharedMut::new(&mut dh_direct);
+        // Thread p's part of step st: dh += dy_t, then the cell's backward
+        // for its units into da_t (plan order).
+        let cell_part = |p: usize, st: usize| {
+            let t = time(st);
+            let u = plan.units[p].clone();
+            let n = u.len();
+            let (off, wd) = (plan.offset(p), cell.gates() * n);
+            // SAFETY: thread p touches only its units of dh, dc, dh_direct
+            // and its columns of step st's da and dha.
+            unsafe {
+                for bi in 0..b {
+                    let dh_u = dhb.slice(bi * hs + u.start..bi * hs + u.end);
+                    let dy = &g[(bi * t_len + t) * hs..(bi * t_len + t + 1) * hs];
+                    dh_u.iter_mut()
+                        .zip(&dy[u.clone()])
+                        .for_each(|(a, b)| *a += b);
+                    let row = (st * b + bi) * gh + off..(st * b + bi) * gh + off + wd;
+                    let act = &s.act[row.clone()];
+                    let cur = (st * b + bi) * hs;
+                    let next = ((st + 1) * b + bi) * hs;
+                    match cell {
+                        Cell::Lstm => lstm_backward(
+                            act,
+                            &s.c[cur + u.start..cur + u.end],
+                            &s.c[next + u.start..next + u.end],
+                            dh_u,
+                            dcb.slice(bi * hs + u.start..bi * hs + u.end),
+                            dab.slice(row),
+                            n,
+                        ),
+                        Cell::Gru => gru_backward(
+                            act,
+                            &s.ha[row.clone()],
+                            &s.h[cur + u.start..cur + u.end],
+                            dh_u,
+                            dab.slice(row.clone()),
+                            dhab.slice(row),
+                            ddb.slice(bi * hs + u.start..bi * hs + u.end),
+                            n,
+                        ),
+                        Cell::RnnTanh | Cell::RnnRelu => {
+                            rnn_backward(act, dh_u, dab.slice(row), cell == Cell::RnnRelu)
+                        }
+                    }
+                }
+            }
         };
-        if cell == Cell::Gru {
-            dh.copy_from_slice(&dh_direct);
+        // Thread p's dh_{t−1}[:, units] = (dL/d h-part)_st · W_hh[:, units]
+        // (+ the GRU's direct path).
+        let through_part = |p: usize, st: usize| {
+            let u = plan.units[p].clone();
+            // SAFETY: reads all of step st's da (finished by every thread in
+            // the last hand-off) and writes only thread p's units of dh.
+            unsafe {
+                let through = if cell == Cell::Gru { &dhab } else { &dab };
+                let a = through.slice(st * b * gh..(st + 1) * b * gh).as_ptr();
+                if cell == Cell::Gru {
+                    for bi in 0..b {
+                        dhb.slice(bi * hs + u.start..bi * hs + u.end)
+                            .copy_from_slice(ddb.slice(bi * hs + u.start..bi * hs + u.end));
+                    }
+                }
+                let c0 = dhb.slice(u.start..u.start + 1).as_mut_ptr();
+                matmul_prepacked_serial(b, a, gh, &weights[p], c0, hs, cell == Cell::Gru);
+            }
+        };
+        let record = |norms: &mut Option<Vec<f32>>, st: usize| {
+            if let Some(n) = norms.as_mut() {
+                // SAFETY: no task runs now.
+                let dh = unsafe { dhb.slice(0..b * hs) };
+                let sq: f64 = dh.iter().map(|&v| (v as f64) * (v as f64)).sum();
+                n[time(st)] = (sq.sqrt() / b as f64) as f32;
+            }
+        };
+        if t_len > 0 {
+            plan.run(&|p| cell_part(p, t_len - 1));
+            record(&mut norms, t_len - 1);
+            // One hand-off per step: step st's product, then step st−1's cell.
+            for st in (1..t_len).rev() {
+                plan.run(&|p| {
+                    through_part(p, st);
+                    cell_part(p, st - 1);
+                });
+                record(&mut norms, st - 1);
+            }
+            plan.run(&|p| through_part(p, 0));
         }
-        matmul(
-            b,
-            gh,
-            hs,
-            through,
-            MatLayout::Normal,
-            w,
-            MatLayout::Normal,
-            &mut dh,
-            cell == Cell::Gru,
-        );
     }
     if let (Some(p), Some(n)) = (probe, norms) {
         *p.lock() = n;
     }
     let dh_part: &[f32] = if cell == Cell::Gru { &dha } else { &da };
-    // dW_hh = Σ_t (dL/d h-part)_tᵀ · h_{t-1}: one product over all steps.
-    let mut dw = vec![0.0f32; gh * hs];
+    // dW_hh = Σ_t (dL/d h-part)_tᵀ · h_{t-1}: one product over all steps,
+    // its rows in plan order, then put back.
+    let mut dw_plan = vec![0.0f32; gh * hs];
     matmul(
         gh,
         t_len * b,
@@ -359,20 +550,28 @@ fn backward(
         MatLayout::Transposed,
         &s.h[..t_len * b * hs],
         MatLayout::Normal,
-        &mut dw,
+        &mut dw_plan,
         false,
     );
-    let mut db = vec![0.0f32; gh];
-    for row in dh_part.chunks_exact(gh) {
-        db.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+    let mut dw = vec![0.0f32; gh * hs];
+    for (p, &row) in plan.perm.iter().enumerate() {
+        dw[row * hs..(row + 1) * hs].copy_from_slice(&dw_plan[p * hs..(p + 1) * hs]);
     }
-    // dL/dxa back in the input's batch-major rows.
+    let mut db_plan = vec![0.0f32; gh];
+    for row in dh_part.chunks_exact(gh) {
+        db_plan.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+    }
+    let mut db = vec![0.0f32; gh];
+    plan.unpermute(&db_plan, &mut db);
+    // dL/dxa back in the input's batch-major rows and PyTorch's columns.
     let mut dxa = vec![0.0f32; b * t_len * gh];
     for st in 0..t_len {
         let t = time(st);
         for bi in 0..b {
-            dxa[(bi * t_len + t) * gh..(bi * t_len + t + 1) * gh]
-                .copy_from_slice(&da[(st * b + bi) * gh..(st * b + bi + 1) * gh]);
+            plan.unpermute(
+                &da[(st * b + bi) * gh..(st * b + bi + 1) * gh],
+                &mut dxa[(bi * t_len + t) * gh..(bi * t_len + t + 1) * gh],
+            );
         }
     }
     Grads {
@@ -381,5 +580,74 @@ fn backward(
         db,
         dh0: dh,
         dc0: dc,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::{Generator, Tensor};
+
+    /// Outputs and every gradient of one recurrence split into `parts`.
+    fn run(cell: Cell, parts: usize, reverse: bool, probe: &GradProbe) -> Vec<Vec<f32>> {
+        let (b, t, h) = (3, 5, 19);
+        let gh = cell.gates() * h;
+        let mut g = Generator::new(11);
+        let xa = Tensor::randn_with(&[b * t, gh], 0.0, 1.0, &mut g).requires_grad_(true);
+        let w = Tensor::randn_with(&[gh, h], 0.0, 0.3, &mut g).requires_grad_(true);
+        let bias = Tensor::randn_with(&[gh], 0.0, 0.3, &mut g).requires_grad_(true);
+        let h0 = Tensor::randn_with(&[b, h], 0.0, 1.0, &mut g).requires_grad_(true);
+        let c0 = Tensor::randn_with(&[b, h], 0.0, 1.0, &mut g).requires_grad_(true);
+        let lstm = cell == Cell::Lstm;
+        let d = Dims {
+            batch: b,
+            steps: t,
+            hidden: h,
+            reverse,
+        };
+        let out = recurrence_split(
+            cell,
+            &xa,
+            &w,
+            Some(&bias),
+            &h0,
+            lstm.then_some(&c0),
+            d,
+            Some(probe.clone()),
+            Some(parts),
+        );
+        let weights = Tensor::randn_with(out.shape(), 0.0, 1.0, &mut g);
+        out.mul(&weights).sum().backward();
+        let mut v = vec![out.to_vec()];
+        for p in [&xa, &w, &bias, &h0] {
+            v.push(p.grad().expect("a gradient").to_vec());
+        }
+        if lstm {
+            v.push(c0.grad().expect("a gradient").to_vec());
+        }
+        v.push(probe.lock().clone());
+        v
+    }
+
+    #[test]
+    fn any_split_of_the_units_gives_the_same_numbers() {
+        for cell in [Cell::Lstm, Cell::Gru, Cell::RnnTanh, Cell::RnnRelu] {
+            for reverse in [false, true] {
+                let probe = GradProbe::default();
+                let one = run(cell, 1, reverse, &probe);
+                for parts in [2, 3, 7] {
+                    let many = run(cell, parts, reverse, &probe);
+                    for (i, (a, b)) in one.iter().zip(&many).enumerate() {
+                        assert_eq!(a.len(), b.len());
+                        for (x, y) in a.iter().zip(b) {
+                            assert!(
+                                (x - y).abs() <= 1e-5 * (1.0 + x.abs()),
+                                "{cell:?} reverse {reverse}, {parts} parts, value set {i}: {x} vs {y}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }
