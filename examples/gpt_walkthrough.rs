@@ -31,14 +31,14 @@ fn main() -> Result<()> {
     let dir = PathBuf::from(args.get(1).map_or("runs/gpt-shakespeare", |s| s.as_str()));
     let prompt = args.get(2).map_or("ROMEO:", |s| s.as_str()).to_string();
     let paths = RunPaths::new(&dir);
-    let cfg = nerve::config::Config::load(&paths.config())?;
+    let cfg = nerve::config::Config::load(paths.config())?;
     let nerve::models::ModelConfig::Gpt(gc) = &cfg.model else {
         return Err(nerve::Error::new(format!(
             "{} is not a GPT run",
             dir.display()
         )));
     };
-    let vocab = CharTokenizer::load(&paths.vocab())?;
+    let vocab = CharTokenizer::load(paths.vocab())?;
     let gc: GptConfig = gc.clone();
     let (e, heads) = (gc.n_embd, gc.n_head);
     let mut gpt = Gpt::new(gc.clone(), vocab.vocab_size(), gc.block_size);

@@ -473,7 +473,7 @@ fn hostile_headers_give_specific_errors() {
         &msg,
         &["cannot read", "does_not_exist.safetensors", "no such file"],
     );
-    let msg = inspect_safetensors(&dir.join("long_header.safetensors"))
+    let msg = inspect_safetensors(dir.join("long_header.safetensors"))
         .unwrap_err()
         .to_string();
     assert_contains(&msg, &["long_header.safetensors", "header length 1000"]);

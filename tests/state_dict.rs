@@ -20,7 +20,7 @@ fn expected(name: &str) -> BTreeMap<String, Vec<usize>> {
 }
 
 fn ours(config: &str, input: &[usize], classes: usize) -> BTreeMap<String, Vec<usize>> {
-    let cfg = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(config)).unwrap();
+    let cfg = Config::load(Path::new(env!("CARGO_MANIFEST_DIR")).join(config)).unwrap();
     let m = build_model(&cfg, input, classes).unwrap();
     m.net
         .state_dict()
@@ -47,9 +47,8 @@ fn leaf_flower_names_match_torch() {
 
 #[test]
 fn saved_file_round_trips_through_safetensors() {
-    let cfg =
-        Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/leaf-flower.toml"))
-            .unwrap();
+    let cfg = Config::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/leaf-flower.toml"))
+        .unwrap();
     let m = build_model(&cfg, &[4], 2).unwrap();
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("leaf-state.safetensors");
     nerve::io::save_safetensors(&path, &m.net.state_dict(), None).unwrap();

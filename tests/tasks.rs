@@ -367,7 +367,7 @@ layers = [ { type = "linear", out = 3 } ]
 epochs = 1
 "#;
     fs::write(d.join("c.toml"), text).unwrap();
-    let cfg = Config::load(&d.join("c.toml")).unwrap();
+    let cfg = Config::load(d.join("c.toml")).unwrap();
     let splits = nerve::train::load_splits(&cfg, &d).unwrap();
     let lib = synthetic::spirals(300, 3, 0.02, 7);
     assert_eq!(splits.train, lib);

@@ -46,7 +46,7 @@ fn a_char_lstm_learns_a_text_and_writes_it() {
     let val = r.history.last().unwrap().val_loss.unwrap();
     assert!(val < 1.0, "validation loss {val} (history {:?})", first);
     let run = d.join("run");
-    let vocab = CharTokenizer::load(&run.join("vocab.json")).unwrap();
+    let vocab = CharTokenizer::load(run.join("vocab.json")).unwrap();
     assert_eq!(
         vocab,
         CharTokenizer::from_text(&fs::read_to_string(&data).unwrap())

@@ -41,7 +41,7 @@ pub fn run(args: AttentionArgs) -> Result<()> {
             run.model.arch()
         )));
     };
-    let vocab = CharTokenizer::load(&RunPaths::new(&args.run_dir).vocab())?;
+    let vocab = CharTokenizer::load(RunPaths::new(&args.run_dir).vocab())?;
     let ids = vocab
         .encode(&args.prompt)
         .map_err(|e| e.context("--prompt"))?;

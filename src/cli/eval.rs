@@ -107,7 +107,7 @@ fn unfinished_note(meta: &crate::train::RunMeta) -> String {
 /// A language model: loss, perplexity and bits per character on every
 /// window of the validation (or training) text.
 fn eval_language_model(run: &crate::train::LoadedRun, args: &Chosen) -> Result<()> {
-    let vocab = crate::data::CharTokenizer::load(&crate::train::RunPaths::new(&run.dir).vocab())?;
+    let vocab = crate::data::CharTokenizer::load(crate::train::RunPaths::new(&run.dir).vocab())?;
     let data = crate::train::load_text(&run.config, Path::new("."), Some(vocab))?;
     let split = match args.split {
         Split::Val => data.val.as_deref(),

@@ -136,7 +136,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     if args.model_args.threads.is_some() {
         crate::dist::configure_threads(args.model_args.threads, 1);
     }
-    let vocab = CharTokenizer::load(&RunPaths::new(&run_dir).vocab())?;
+    let vocab = CharTokenizer::load(RunPaths::new(&run_dir).vocab())?;
     let prompt = if args.prompt.is_empty() {
         // Start from a newline, as a text starts a line.
         if vocab.encode("\n").is_err() {

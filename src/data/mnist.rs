@@ -30,8 +30,8 @@ pub fn load_mnist(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
     }
     let p = |name: &str| find_file(dir, name);
     let (train, test) = rayon::join(
-        || load_mnist_files(&p(TRAIN_FILES.0), &p(TRAIN_FILES.1)),
-        || load_mnist_files(&p(TEST_FILES.0), &p(TEST_FILES.1)),
+        || load_mnist_files(p(TRAIN_FILES.0), p(TRAIN_FILES.1)),
+        || load_mnist_files(p(TEST_FILES.0), p(TEST_FILES.1)),
     );
     Ok((train?, test?))
 }

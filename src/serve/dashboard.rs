@@ -147,7 +147,7 @@ impl Dashboard {
                 None
             }
         };
-        if let Err(e) = Config::load(&paths.config()) {
+        if let Err(e) = Config::load(paths.config()) {
             problems.push(e.to_string());
         }
         let metrics_file = paths.metrics();
@@ -306,7 +306,7 @@ fn samples(dir: &Path) -> Result<Value, String> {
         )
     })?;
     let vocab =
-        crate::data::CharTokenizer::load(&RunPaths::new(dir).vocab()).map_err(|e| e.to_string())?;
+        crate::data::CharTokenizer::load(RunPaths::new(dir).vocab()).map_err(|e| e.to_string())?;
     let opts = crate::models::SamplingOptions {
         temperature: 0.8,
         seed: 0,

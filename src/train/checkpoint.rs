@@ -42,7 +42,7 @@ pub fn resume(
             meta.class_names
         )));
     }
-    load_weights(model, &paths.model())?;
+    load_weights(model, paths.model())?;
     let opt_state = load_safetensors(paths.optimizer())?;
     optimizer
         .load_state(&opt_state)

@@ -320,10 +320,10 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<TrainReport> {
         if root {
             data.vocab
                 .as_ref()
-                .map_or(Ok(()), |v| v.save(&paths.vocab()))
+                .map_or(Ok(()), |v| v.save(paths.vocab()))
                 .and_then(|_| {
                     write_atomic(
-                        &paths.config(),
+                        paths.config(),
                         cfg.with_resolved_paths(&opts.config_dir)
                             .to_toml()
                             .as_bytes(),

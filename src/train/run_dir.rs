@@ -393,10 +393,10 @@ impl RunPaths {
     /// bytes) and `meta`, staged and committed as the module explains.
     pub fn commit_checkpoint(&self, files: &[(PathBuf, Vec<u8>)], meta: &RunMeta) -> Result<()> {
         for (p, bytes) in files {
-            write_atomic(&Self::staged(p), bytes)?;
+            write_atomic(Self::staged(p), bytes)?;
         }
         let text = serde_json::to_string_pretty(meta).expect("RunMeta serialises");
-        write_atomic(&Self::staged(&self.meta()), text.as_bytes())?;
+        write_atomic(Self::staged(&self.meta()), text.as_bytes())?;
         self.recover()
     }
 
@@ -453,7 +453,7 @@ impl RunPaths {
     /// Writes run.json atomically.
     pub fn save_meta(&self, meta: &RunMeta) -> Result<()> {
         let text = serde_json::to_string_pretty(meta).expect("RunMeta serialises");
-        write_atomic(&self.meta(), text.as_bytes())
+        write_atomic(self.meta(), text.as_bytes())
     }
 
     /// Reads run.json; the error names the file.
@@ -467,7 +467,7 @@ impl RunPaths {
 
     /// Writes metrics.csv atomically.
     pub fn save_metrics(&self, rows: &[EpochRow]) -> Result<()> {
-        write_atomic(&self.metrics(), metrics_csv(rows).as_bytes())
+        write_atomic(self.metrics(), metrics_csv(rows).as_bytes())
     }
 
     /// Reads metrics.csv; the error names the file and line.
@@ -533,7 +533,7 @@ pub fn load_run(dir: impl AsRef<Path>) -> Result<LoadedRun> {
     // A checkpoint cut short by a killed run: finish or drop it (best effort:
     // a read-only directory is read as it is).
     let _ = paths.recover();
-    let config = Config::load(&paths.config())?;
+    let config = Config::load(paths.config())?;
     let meta = paths.load_meta()?;
     let spec = DataSpec {
         sample_shape: meta.input_shape.clone(),
@@ -543,7 +543,7 @@ pub fn load_run(dir: impl AsRef<Path>) -> Result<LoadedRun> {
         carry_state: false,
     };
     let mut model = config.model.build(&spec)?;
-    load_weights(model.as_ref(), &paths.model())?;
+    load_weights(model.as_ref(), paths.model())?;
     model.eval();
     Ok(LoadedRun {
         dir: dir.to_path_buf(),
