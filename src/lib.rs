@@ -157,6 +157,8 @@ pub mod dist;
 pub mod error;
 pub mod io;
 #[doc(hidden)]
+// Internals: their docs may link to each other's private helpers.
+#[allow(rustdoc::private_intra_doc_links)]
 pub mod kernels;
 pub mod models;
 pub mod nn;
