@@ -46,7 +46,7 @@ order, loads = [], []
 def leaves(x, path=""):
     if isinstance(x, dict):
         for k, v in x.items():
-            if k in ("samples_per_s", "tokens_per_s") and isinstance(v, (int, float)):
+            if k in ("samples_per_s", "tokens_per_s", "seqs_per_s") and isinstance(v, (int, float)):
                 yield path.strip("/"), k, v
             else:
                 yield from leaves(v, f"{path}/{k}")

@@ -168,6 +168,36 @@ fn twenty_sessions_train_at_once_and_close() {
         (stats["sessions"].as_u64(), stats["playing"].as_u64()),
         (Some(0), Some(0))
     );
+    // Memory is returned when they close: more rounds of 20 sessions that
+    // train and close leave the server no larger than after the first.
+    let rss_after_first = stats["rss_kib"].as_u64().unwrap_or(0);
+    let mut rss_after = rss_after_first;
+    for round in 1..=3 {
+        let ids: Vec<String> = (0..20)
+            .map(|i| {
+                session(
+                    &server,
+                    &format!(r#"{{"seed": {}, "dataset": "spirals"}}"#, 100 * round + i),
+                )
+            })
+            .collect();
+        for id in &ids {
+            post(a, &format!("/api/playground/sessions/{id}/play"), "");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        for id in &ids {
+            let (st, _) = post(a, &format!("/api/playground/sessions/{id}/close"), "");
+            assert_eq!(st, 200);
+        }
+        let stats = json(&get(a, "/api/stats").1);
+        assert_eq!(stats["sessions"], 0);
+        rss_after = stats["rss_kib"].as_u64().unwrap_or(0);
+    }
+    println!("rss after the first round {rss_after_first} KiB, after four {rss_after} KiB");
+    assert!(
+        rss_after <= rss_after_first + 16 * 1024,
+        "the server grew from {rss_after_first} KiB to {rss_after} KiB over three more rounds of 20 sessions"
+    );
     server.stop();
 }
 
