@@ -128,6 +128,12 @@ fn rel(a: f64, b: f64) -> f64 {
 
 /// Trains `cfg` alone and on 2 ranks; compares steps, metrics and weights.
 fn same_as_one_process(name: &str, cfg: &str, steps: usize) {
+    same_as_one_process_within(name, cfg, steps, 1e-5);
+}
+
+/// [`same_as_one_process`] with the final weights within `weight_tol` of
+/// the largest value of each tensor.
+fn same_as_one_process_within(name: &str, cfg: &str, steps: usize, weight_tol: f64) {
     let d = scratch(name);
     let cfg = write(&d, "run.toml", cfg);
     let (one, two) = (d.join("one"), d.join("two"));
@@ -183,7 +189,7 @@ fn same_as_one_process(name: &str, cfg: &str, steps: usize) {
             .zip(vb)
             .fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) as f64;
         assert!(
-            diff <= 1e-5 * scale.max(1e-6),
+            diff <= weight_tol * scale.max(1e-6),
             "{name}: {na} differs by {diff} (largest value {scale})"
         );
     }
@@ -331,6 +337,53 @@ eval_iters = 4
             150,
         );
     }
+}
+
+#[test]
+fn gpt_on_two_ranks_equals_one_process() {
+    need_mpi!();
+    let d = scratch("dist-gpt-text");
+    let path = text(&d);
+    same_as_one_process_within(
+        "dist-gpt",
+        &format!(
+            r#"
+[data]
+dataset = "text"
+path = "{path}"
+val_fraction = 0.1
+[model]
+arch = "gpt"
+n_layer = 2
+n_head = 2
+n_embd = 32
+block_size = 32
+dropout = 0.0
+bias = false
+[train]
+max_iters = 100
+batch_size = 8
+optimizer = "adamw"
+lr = 1e-3
+betas = [0.9, 0.99]
+weight_decay = 0.1
+decay_1d = false
+schedule = "cosine"
+warmup_steps = 10
+min_lr = 1e-4
+grad_clip = 1.0
+eval_interval = 50
+eval_iters = 4
+"#
+        ),
+        100,
+        // Every step's loss agrees within 1e-5; the weights drift a little
+        // further: AdamW divides each update by √v, so a rounding-sized
+        // difference in the gradient of a rarely seen character's embedding
+        // row (gradients near zero) becomes a larger one in its update.
+        // Measured: 1.5e-6 on a largest value of 0.127 (1.2e-5 of it).
+        5e-5,
+    );
 }
 
 fn mlp_config(steps: usize, interval: usize, batch: usize) -> String {
