@@ -252,13 +252,22 @@ impl BpeTokenizer {
 
     /// Splits a stretch by the GPT-2 pattern and encodes each piece.
     fn encode_stretch(&self, text: &str, out: &mut Vec<u32>) {
+        let mut done = 0;
         for m in self.pattern.find_iter(text) {
             // The pattern matches every character (its last branches take
-            // any whitespace, the others everything else), so no error path.
-            let piece = m
-                .expect("the GPT-2 pattern has no backtracking limit problem")
-                .as_str();
-            self.bpe(piece.as_bytes(), out);
+            // any whitespace, the others everything else). Should the regex
+            // engine still give up (its backtracking limit), the rest of the
+            // stretch is encoded as one piece rather than lost or a panic.
+            match m {
+                Ok(m) => {
+                    self.bpe(m.as_str().as_bytes(), out);
+                    done = m.end();
+                }
+                Err(_) => break,
+            }
+        }
+        if done < text.len() {
+            self.bpe(&text.as_bytes()[done..], out);
         }
     }
 
