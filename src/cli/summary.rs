@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::models::LayerInfo;
 use crate::train::{load_data, load_run};
+use crate::viz::thousands;
 
 #[derive(Args, Debug)]
 pub struct SummaryArgs {
@@ -47,7 +48,7 @@ pub fn render(layers: &[LayerInfo], input: &[usize]) -> String {
                 (
                     format!("{}: {}", l.index, l.description),
                     shape(&l.output_shape),
-                    group(l.params),
+                    thousands(l.params as u64),
                 )
             }))
             .collect();
@@ -59,7 +60,7 @@ pub fn render(layers: &[LayerInfo], input: &[usize]) -> String {
         .max(5);
     let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(12).max(12);
     let total: usize = layers.iter().map(|l| l.params).sum();
-    let w2 = group(total).len().max(10);
+    let w2 = thousands(total as u64).len().max(10);
     let mut s = format!(
         "{:<w0$}  {:<w1$}  {:>w2$}\n",
         "layer", "output shape", "parameters"
@@ -69,7 +70,12 @@ pub fn render(layers: &[LayerInfo], input: &[usize]) -> String {
         s += &format!("{a:<w0$}  {b:<w1$}  {c:>w2$}\n");
     }
     s += &format!("{}\n", "=".repeat(w0 + w1 + w2 + 4));
-    s += &format!("{:<w0$}  {:<w1$}  {:>w2$}\n", "total", "", group(total));
+    s += &format!(
+        "{:<w0$}  {:<w1$}  {:>w2$}\n",
+        "total",
+        "",
+        thousands(total as u64)
+    );
     s
 }
 
@@ -78,17 +84,4 @@ fn shape(s: &[usize]) -> String {
         .chain(s.iter().map(|d| d.to_string()))
         .collect();
     format!("[{}]", inner.join(", "))
-}
-
-/// 535818 -> "535,818".
-fn group(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

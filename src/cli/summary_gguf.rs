@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::error::Result;
 use crate::io::gguf::GgufFile;
 use crate::models::llama::LlamaConfig;
+use crate::viz::thousands;
 
 /// Whether `path` looks like a GGUF file (by its name or its first bytes).
 pub fn is_gguf(path: &Path) -> bool {
@@ -87,7 +88,7 @@ pub fn render(f: &GgufFile) -> String {
     let _ = writeln!(
         s,
         "parameters: {} ({:.1} M)",
-        group(params),
+        thousands(params),
         params as f64 / 1e6
     );
     let _ = writeln!(s, "\nmetadata:");
@@ -117,7 +118,7 @@ pub fn render(f: &GgufFile) -> String {
             t.name,
             t.dtype.name(),
             shape.join(" x "),
-            group(t.n_bytes)
+            thousands(t.n_bytes)
         );
         let e = by_type.entry(t.dtype.name()).or_default();
         e.0 += 1;
@@ -129,8 +130,8 @@ pub fn render(f: &GgufFile) -> String {
         let _ = writeln!(
             s,
             "  {ty:<5}  {n:>4} tensors  {:>13} values  {:>12} bytes ({:.1} MB, {:.2} bits per value)",
-            group(*elems),
-            group(*bytes),
+            thousands(*elems),
+            thousands(*bytes),
             *bytes as f64 / 1e6,
             *bytes as f64 * 8.0 / (*elems).max(1) as f64
         );
@@ -140,17 +141,4 @@ pub fn render(f: &GgufFile) -> String {
         "shapes are rows x columns (GGUF lists them innermost first)"
     );
     s
-}
-
-/// 535818 -> "535,818".
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

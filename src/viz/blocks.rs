@@ -45,7 +45,7 @@ fn colour(op: &str) -> Rgb {
 }
 
 /// "535818" → "535,818".
-pub fn thousands(n: usize) -> String {
+pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -118,7 +118,7 @@ pub fn draw_blocks(g: &ModelGraph, title: &str) -> Scene {
         44.0,
         format!(
             "{} parameters; shapes per batch of N",
-            thousands(g.params())
+            thousands(g.params() as u64)
         ),
         12.0,
         Anchor::Start,
@@ -292,7 +292,7 @@ pub fn draw_blocks(g: &ModelGraph, title: &str) -> Scene {
             s.shapes.push(Shape::Text {
                 x: LEFT + BOX_W - 10.0,
                 y: top + 47.0,
-                text: format!("{} params", thousands(n.params)),
+                text: format!("{} params", thousands(n.params as u64)),
                 size: 11.0,
                 anchor: Anchor::End,
                 color: Rgb(30, 30, 30),

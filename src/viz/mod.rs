@@ -12,4 +12,5 @@ pub mod pictures;
 mod plot;
 pub mod scene;
 
+pub use blocks::thousands;
 pub use plot::{ensure_font, plot_history, save_rgb_png};

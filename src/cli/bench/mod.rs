@@ -279,16 +279,7 @@ pub fn print_table(r: &Report) {
 fn fmt_value(v: f64) -> String {
     if v >= 1000.0 {
         // thousands separators: 123,456.7
-        let whole = v.round() as u64;
-        let s = whole.to_string();
-        let mut out = String::new();
-        for (i, ch) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(ch);
-        }
-        out
+        crate::viz::thousands(v.round() as u64)
     } else {
         format!("{v:.2}")
     }
