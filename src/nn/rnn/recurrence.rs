@@ -264,7 +264,14 @@ pub(crate) fn recurrence_split(
     {
         let (hb, cb) = (SharedMut::new(&mut h_buf), SharedMut::new(&mut c_buf));
         let (ab, hab) = (SharedMut::new(&mut act), SharedMut::new(&mut ha_buf));
-        let bias = bv.as_deref();
+        // b_hh in plan order, once for all steps.
+        let bias: Option<Vec<f32>> = bv.as_deref().map(|b| {
+            let mut v = vec![0.0f32; gh];
+            for (d, &col) in v.iter_mut().zip(&plan.perm) {
+                *d = b[col];
+            }
+            v
+        });
         for s in 0..t_len {
             let t = time(s);
             let part = |p: usize| {
@@ -282,8 +289,8 @@ pub(crate) fn recurrence_split(
                     // then add h_{t−1}·W_hhᵀ for this thread's columns.
                     for bi in 0..b {
                         let row = target.slice(a_step + bi * gh + off..a_step + bi * gh + off + w);
-                        match bias {
-                            Some(bias) => plan.gather(p, bias, row),
+                        match &bias {
+                            Some(bias) => row.copy_from_slice(&bias[off..off + w]),
                             None => row.fill(0.0),
                         }
                         if cell != Cell::Gru {
