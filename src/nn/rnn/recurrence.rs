@@ -85,33 +85,58 @@ pub struct Dims {
 /// pass (mean over the batch), when asked to.
 pub type GradProbe = Arc<Mutex<Vec<f32>>>;
 
-/// How one recurrence's hidden units are split over the threads.
+/// How one recurrence is split over the threads: by batch rows, which
+/// never wait for each other, or by hidden units, which meet at every step.
 struct Plan {
     cell: Cell,
     hidden: usize,
-    /// The units of each thread, consecutive, covering 0..hidden.
+    /// The batch rows of each row part, consecutive, covering 0..batch.
+    rows: Vec<Range<usize>>,
+    /// The units of each unit part, consecutive, covering 0..hidden.
     units: Vec<Range<usize>>,
     /// `perm[p]`: the PyTorch column (gate·H + unit) of plan column `p`.
     perm: Vec<usize>,
 }
 
-/// Multiply-adds per step (batch·G·H·H) from which the units are split
+/// How to split a recurrence: into this many parts of the batch rows or of
+/// the hidden units (tests force one; otherwise [`Plan::new`] chooses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Split {
+    Rows(usize),
+    Units(usize),
+}
+
+/// Multiply-adds per step (batch·G·H·H) from which a recurrence is split
 /// over the threads: below, a hand-off costs more than it saves.
 const SPLIT_MIN_WORK: usize = 1 << 17;
 /// Fewest units a thread takes.
 const MIN_UNITS: usize = 8;
+/// Fewest batch rows a thread takes when the rows are split.
+const MIN_ROWS: usize = 8;
 
 impl Plan {
-    /// The split for this machine, or into `parts` parts when given.
-    fn new(cell: Cell, batch: usize, hidden: usize, parts: Option<usize>) -> Plan {
+    /// The split for this machine, or the one asked for. Rows are split
+    /// when every thread gets [`MIN_ROWS`] of them: each thread then runs
+    /// the whole sequence for its rows in one hand-off. Otherwise (few rows,
+    /// as in generation) the units are split, one hand-off per step.
+    fn new(cell: Cell, batch: usize, hidden: usize, split: Option<Split>) -> Plan {
         let g = cell.gates();
-        let parts = match parts {
-            Some(p) => p.clamp(1, hidden.max(1)),
-            None if batch * g * hidden * hidden < SPLIT_MIN_WORK => 1,
-            None => rayon::current_num_threads().min(hidden / MIN_UNITS).max(1),
+        let threads = rayon::current_num_threads();
+        let split = match split {
+            Some(s) => s,
+            None if batch * g * hidden * hidden < SPLIT_MIN_WORK => Split::Units(1),
+            None if batch / MIN_ROWS >= threads => Split::Rows(threads),
+            None => Split::Units(threads.min(hidden / MIN_UNITS).max(1)),
         };
-        let units: Vec<Range<usize>> = (0..parts)
-            .map(|t| spin_pool::split(hidden, parts, t))
+        let (row_parts, unit_parts) = match split {
+            Split::Rows(p) => (p.clamp(1, batch.max(1)), 1),
+            Split::Units(p) => (1, p.clamp(1, hidden.max(1))),
+        };
+        let rows = (0..row_parts)
+            .map(|t| spin_pool::split(batch, row_parts, t))
+            .collect();
+        let units: Vec<Range<usize>> = (0..unit_parts)
+            .map(|t| spin_pool::split(hidden, unit_parts, t))
             .collect();
         let mut perm = Vec::with_capacity(g * hidden);
         for u in &units {
@@ -122,13 +147,27 @@ impl Plan {
         Plan {
             cell,
             hidden,
+            rows,
             units,
             perm,
         }
     }
 
+    /// Whether the parts must meet after every step (the units are split).
+    fn lockstep(&self) -> bool {
+        self.units.len() > 1
+    }
+
+    /// Part `p`'s batch rows and its unit part's index.
+    fn part(&self, p: usize) -> (Range<usize>, usize) {
+        (
+            self.rows[p / self.units.len()].clone(),
+            p % self.units.len(),
+        )
+    }
+
     fn parts(&self) -> usize {
-        self.units.len()
+        self.rows.len() * self.units.len()
     }
 
     fn gh(&self) -> usize {
@@ -209,8 +248,8 @@ pub fn recurrence(
     recurrence_split(cell, xa, w_hh, b_hh, h0, c0, d, probe, None)
 }
 
-/// [`recurrence`] with the hidden units split into `parts` threads' parts
-/// (None: as this machine's threads and the sizes say).
+/// [`recurrence`] split over the threads as `split` says (None: as this
+/// machine's threads and the sizes say).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn recurrence_split(
     cell: Cell,
@@ -221,7 +260,7 @@ pub(crate) fn recurrence_split(
     c0: Option<&Tensor>,
     d: Dims,
     probe: Option<GradProbe>,
-    parts: Option<usize>,
+    split: Option<Split>,
 ) -> Tensor {
     let (b, t_len, hs) = (d.batch, d.steps, d.hidden);
     let gh = cell.gates() * hs;
@@ -232,7 +271,7 @@ pub(crate) fn recurrence_split(
     );
     assert_eq!(w_hh.shape(), [gh, hs], "recurrence: weight_hh shape");
     assert_eq!(h0.numel(), b * hs, "recurrence: initial state shape");
-    let plan = Arc::new(Plan::new(cell, b, hs, parts));
+    let plan = Arc::new(Plan::new(cell, b, hs, split));
     let xav = xa.data();
     let wv = w_hh.data();
     let bv = b_hh.map(|b| b.data());
@@ -257,7 +296,7 @@ pub(crate) fn recurrence_split(
     } else {
         Vec::new()
     };
-    let weights: Vec<PackedB> = (0..plan.parts())
+    let weights: Vec<PackedB> = (0..plan.units.len())
         .map(|t| plan.forward_weights(&wv, t))
         .collect();
     let time = |s: usize| if d.reverse { t_len - 1 - s } else { s };
@@ -272,74 +311,90 @@ pub(crate) fn recurrence_split(
             }
             v
         });
-        for s in 0..t_len {
+        // Part p's step s: its rows, its units.
+        let step = |p: usize, s: usize| {
             let t = time(s);
-            let part = |p: usize| {
-                let u = plan.units[p].clone();
-                let n = u.len();
-                let (off, w) = (plan.offset(p), cell.gates() * u.len());
-                // SAFETY: in this step thread p writes only its own columns
-                // (off..off + w of every row of step s's activations, its
-                // units of h and c at step s + 1) and reads h and c at step
-                // s, which nobody writes now; the buffers outlive the loop.
-                unsafe {
-                    let a_step = s * b * gh;
-                    let target = if cell == Cell::Gru { &hab } else { &ab };
-                    // Pre-fill with b_hh (+ x·W_ihᵀ + b_ih but for the GRU),
-                    // then add h_{t−1}·W_hhᵀ for this thread's columns.
-                    for bi in 0..b {
-                        let row = target.slice(a_step + bi * gh + off..a_step + bi * gh + off + w);
-                        match &bias {
-                            Some(bias) => row.copy_from_slice(&bias[off..off + w]),
-                            None => row.fill(0.0),
-                        }
-                        if cell != Cell::Gru {
-                            let x = &xav[(bi * t_len + t) * gh..(bi * t_len + t + 1) * gh];
-                            for (g, r) in row.chunks_exact_mut(n).enumerate() {
-                                r.iter_mut()
-                                    .zip(&x[g * hs + u.start..g * hs + u.end])
-                                    .for_each(|(a, x)| *a += x);
-                            }
-                        }
+            let (rows, up) = plan.part(p);
+            let u = plan.units[up].clone();
+            let n = u.len();
+            let (off, w) = (plan.offset(up), cell.gates() * u.len());
+            // SAFETY: in step s part p writes only its own rows and columns
+            // (off..off + w of its rows of step s's activations, its units
+            // of its rows of h and c at step s + 1) and reads h and c at step
+            // s, which nobody writes now; the buffers outlive the loop.
+            unsafe {
+                let a_step = s * b * gh;
+                let target = if cell == Cell::Gru { &hab } else { &ab };
+                // Pre-fill with b_hh (+ x·W_ihᵀ + b_ih but for the GRU),
+                // then add h_{t−1}·W_hhᵀ for this part's columns.
+                for bi in rows.clone() {
+                    let row = target.slice(a_step + bi * gh + off..a_step + bi * gh + off + w);
+                    match &bias {
+                        Some(bias) => row.copy_from_slice(&bias[off..off + w]),
+                        None => row.fill(0.0),
                     }
-                    let h_prev = hb.slice(s * b * hs..(s + 1) * b * hs);
-                    let c_row0 = target.slice(a_step + off..a_step + off + 1).as_mut_ptr();
-                    matmul_prepacked_serial(b, h_prev.as_ptr(), hs, &weights[p], c_row0, gh, true);
-                    let mut xa_t = vec![0.0f32; if cell == Cell::Gru { w } else { 0 }];
-                    for bi in 0..b {
-                        let a_row = ab.slice(a_step + bi * gh + off..a_step + bi * gh + off + w);
-                        let cur = (s * b + bi) * hs;
-                        let next = ((s + 1) * b + bi) * hs;
-                        let h_next = hb.slice(next + u.start..next + u.end);
-                        match cell {
-                            Cell::Lstm => lstm_forward(
-                                a_row,
-                                cb.slice(cur + u.start..cur + u.end),
-                                cb.slice(next + u.start..next + u.end),
-                                h_next,
-                                n,
-                            ),
-                            Cell::Gru => {
-                                let x = &xav[(bi * t_len + t) * gh..(bi * t_len + t + 1) * gh];
-                                plan.gather(p, x, &mut xa_t);
-                                gru_forward(
-                                    &xa_t,
-                                    hab.slice(a_step + bi * gh + off..a_step + bi * gh + off + w),
-                                    hb.slice(cur + u.start..cur + u.end),
-                                    a_row,
-                                    h_next,
-                                    n,
-                                );
-                            }
-                            Cell::RnnTanh | Cell::RnnRelu => {
-                                rnn_forward(a_row, cell == Cell::RnnRelu);
-                                h_next.copy_from_slice(a_row);
-                            }
+                    if cell != Cell::Gru {
+                        let x = &xav[(bi * t_len + t) * gh..(bi * t_len + t + 1) * gh];
+                        for (g, r) in row.chunks_exact_mut(n).enumerate() {
+                            r.iter_mut()
+                                .zip(&x[g * hs + u.start..g * hs + u.end])
+                                .for_each(|(a, x)| *a += x);
                         }
                     }
                 }
-            };
-            plan.run(&part);
+                let h_prev = hb.slice((s * b + rows.start) * hs..(s * b + rows.end) * hs);
+                let c_row0 = target
+                    .slice(a_step + rows.start * gh + off..a_step + rows.start * gh + off + 1)
+                    .as_mut_ptr();
+                matmul_prepacked_serial(
+                    rows.len(),
+                    h_prev.as_ptr(),
+                    hs,
+                    &weights[up],
+                    c_row0,
+                    gh,
+                    true,
+                );
+                let mut xa_t = vec![0.0f32; if cell == Cell::Gru { w } else { 0 }];
+                for bi in rows {
+                    let a_row = ab.slice(a_step + bi * gh + off..a_step + bi * gh + off + w);
+                    let cur = (s * b + bi) * hs;
+                    let next = ((s + 1) * b + bi) * hs;
+                    let h_next = hb.slice(next + u.start..next + u.end);
+                    match cell {
+                        Cell::Lstm => lstm_forward(
+                            a_row,
+                            cb.slice(cur + u.start..cur + u.end),
+                            cb.slice(next + u.start..next + u.end),
+                            h_next,
+                            n,
+                        ),
+                        Cell::Gru => {
+                            let x = &xav[(bi * t_len + t) * gh..(bi * t_len + t + 1) * gh];
+                            plan.gather(up, x, &mut xa_t);
+                            gru_forward(
+                                &xa_t,
+                                hab.slice(a_step + bi * gh + off..a_step + bi * gh + off + w),
+                                hb.slice(cur + u.start..cur + u.end),
+                                a_row,
+                                h_next,
+                                n,
+                            );
+                        }
+                        Cell::RnnTanh | Cell::RnnRelu => {
+                            rnn_forward(a_row, cell == Cell::RnnRelu);
+                            h_next.copy_from_slice(a_row);
+                        }
+                    }
+                }
+            }
+        };
+        if plan.lockstep() {
+            for s in 0..t_len {
+                plan.run(&|p| step(p, s));
+            }
+        } else {
+            plan.run(&|p| (0..t_len).for_each(|s| step(p, s)));
         }
     }
     // The packed output: y (batch-major rows b·T + t), h_n, c_n.
@@ -451,24 +506,25 @@ fn backward(
     };
     let mut norms = probe.map(|_| vec![0.0f32; t_len]);
     let mut dh_direct = vec![0.0f32; if cell == Cell::Gru { b * hs } else { 0 }];
-    let weights: Vec<PackedB> = (0..plan.parts())
+    let weights: Vec<PackedB> = (0..plan.units.len())
         .map(|t| plan.backward_weights(w, t))
         .collect();
     {
         let (dhb, dcb) = (SharedMut::new(&mut dh), SharedMut::new(&mut dc));
         let (dab, dhab) = (SharedMut::new(&mut da), SharedMut::new(&mut dha));
         let ddb = SharedMut::new(&mut dh_direct);
-        // Thread p's part of step st: dh += dy_t, then the cell's backward
-        // for its units into da_t (plan order).
+        // Part p's share of step st: dh += dy_t, then the cell's backward
+        // for its rows and units into da_t (plan order).
         let cell_part = |p: usize, st: usize| {
             let t = time(st);
-            let u = plan.units[p].clone();
+            let (rows, up) = plan.part(p);
+            let u = plan.units[up].clone();
             let n = u.len();
-            let (off, wd) = (plan.offset(p), cell.gates() * n);
-            // SAFETY: thread p touches only its units of dh, dc, dh_direct
-            // and its columns of step st's da and dha.
+            let (off, wd) = (plan.offset(up), cell.gates() * n);
+            // SAFETY: part p touches only its rows and units of dh, dc,
+            // dh_direct and its rows and columns of step st's da and dha.
             unsafe {
-                for bi in 0..b {
+                for bi in rows {
                     let dh_u = dhb.slice(bi * hs + u.start..bi * hs + u.end);
                     let dy = &g[(bi * t_len + t) * hs..(bi * t_len + t + 1) * hs];
                     dh_u.iter_mut()
@@ -505,23 +561,30 @@ fn backward(
                 }
             }
         };
-        // Thread p's dh_{t−1}[:, units] = (dL/d h-part)_st · W_hh[:, units]
-        // (+ the GRU's direct path).
+        // Part p's dh_{t−1}[rows, units] = (dL/d h-part)_st[rows] ·
+        // W_hh[:, units] (+ the GRU's direct path).
         let through_part = |p: usize, st: usize| {
-            let u = plan.units[p].clone();
-            // SAFETY: reads all of step st's da (finished by every thread in
-            // the last hand-off) and writes only thread p's units of dh.
+            let (rows, up) = plan.part(p);
+            let u = plan.units[up].clone();
+            // SAFETY: reads step st's da of part p's rows (finished by every
+            // part with those rows: in the last hand-off, or earlier in this
+            // one) and writes only part p's rows and units of dh.
             unsafe {
                 let through = if cell == Cell::Gru { &dhab } else { &dab };
-                let a = through.slice(st * b * gh..(st + 1) * b * gh).as_ptr();
+                let a = through
+                    .slice((st * b + rows.start) * gh..(st * b + rows.end) * gh)
+                    .as_ptr();
                 if cell == Cell::Gru {
-                    for bi in 0..b {
+                    for bi in rows.clone() {
                         dhb.slice(bi * hs + u.start..bi * hs + u.end)
                             .copy_from_slice(ddb.slice(bi * hs + u.start..bi * hs + u.end));
                     }
                 }
-                let c0 = dhb.slice(u.start..u.start + 1).as_mut_ptr();
-                matmul_prepacked_serial(b, a, gh, &weights[p], c0, hs, cell == Cell::Gru);
+                let c0 = dhb
+                    .slice(rows.start * hs + u.start..rows.start * hs + u.start + 1)
+                    .as_mut_ptr();
+                let accumulate = cell == Cell::Gru;
+                matmul_prepacked_serial(rows.len(), a, gh, &weights[up], c0, hs, accumulate);
             }
         };
         let record = |norms: &mut Option<Vec<f32>>, st: usize| {
@@ -532,7 +595,17 @@ fn backward(
                 n[time(st)] = (sq.sqrt() / b as f64) as f32;
             }
         };
-        if t_len > 0 {
+        if t_len > 0 && !plan.lockstep() && norms.is_none() {
+            // Rows split: each part runs the whole sequence for its rows.
+            plan.run(&|p| {
+                cell_part(p, t_len - 1);
+                for st in (1..t_len).rev() {
+                    through_part(p, st);
+                    cell_part(p, st - 1);
+                }
+                through_part(p, 0);
+            });
+        } else if t_len > 0 {
             plan.run(&|p| cell_part(p, t_len - 1));
             record(&mut norms, t_len - 1);
             // One hand-off per step: step st's product, then step st−1's cell.
@@ -599,9 +672,10 @@ mod tests {
     use super::*;
     use crate::tensor::{Generator, Tensor};
 
-    /// Outputs and every gradient of one recurrence split into `parts`.
-    fn run(cell: Cell, parts: usize, reverse: bool, probe: &GradProbe) -> Vec<Vec<f32>> {
-        let (b, t, h) = (3, 5, 19);
+    /// Outputs and every gradient of one recurrence split as `split` says
+    /// (with the gradient-norm probe or without).
+    fn run(cell: Cell, split: Split, reverse: bool, probe: Option<&GradProbe>) -> Vec<Vec<f32>> {
+        let (b, t, h) = (7, 5, 19);
         let gh = cell.gates() * h;
         let mut g = Generator::new(11);
         let xa = Tensor::randn_with(&[b * t, gh], 0.0, 1.0, &mut g).requires_grad_(true);
@@ -624,8 +698,8 @@ mod tests {
             &h0,
             lstm.then_some(&c0),
             d,
-            Some(probe.clone()),
-            Some(parts),
+            probe.cloned(),
+            Some(split),
         );
         let weights = Tensor::randn_with(out.shape(), 0.0, 1.0, &mut g);
         out.mul(&weights).sum().backward();
@@ -636,25 +710,31 @@ mod tests {
         if lstm {
             v.push(c0.grad().expect("a gradient").to_vec());
         }
-        v.push(probe.lock().clone());
+        if let Some(probe) = probe {
+            v.push(probe.lock().clone());
+        }
         v
     }
 
     #[test]
-    fn any_split_of_the_units_gives_the_same_numbers() {
+    fn any_split_of_the_rows_or_units_gives_the_same_numbers() {
+        let splits = [2, 3, 7, 9]
+            .into_iter()
+            .flat_map(|p| [Split::Rows(p), Split::Units(p)]);
         for cell in [Cell::Lstm, Cell::Gru, Cell::RnnTanh, Cell::RnnRelu] {
             for reverse in [false, true] {
-                let probe = GradProbe::default();
-                let one = run(cell, 1, reverse, &probe);
-                for parts in [2, 3, 7] {
-                    let many = run(cell, parts, reverse, &probe);
-                    for (i, (a, b)) in one.iter().zip(&many).enumerate() {
-                        assert_eq!(a.len(), b.len());
-                        for (x, y) in a.iter().zip(b) {
-                            assert!(
+                for probe in [None, Some(GradProbe::default())] {
+                    let one = run(cell, Split::Units(1), reverse, probe.as_ref());
+                    for split in splits.clone() {
+                        let many = run(cell, split, reverse, probe.as_ref());
+                        for (i, (a, b)) in one.iter().zip(&many).enumerate() {
+                            assert_eq!(a.len(), b.len());
+                            for (x, y) in a.iter().zip(b) {
+                                assert!(
                                 (x - y).abs() <= 1e-5 * (1.0 + x.abs()),
-                                "{cell:?} reverse {reverse}, {parts} parts, value set {i}: {x} vs {y}"
+                                "{cell:?} reverse {reverse}, {split:?}, value set {i}: {x} vs {y}"
                             );
+                            }
                         }
                     }
                 }
