@@ -226,6 +226,11 @@ impl Plan {
 
     /// A whole row from plan order back to PyTorch's order.
     fn unpermute(&self, src: &[f32], dst: &mut [f32]) {
+        if self.units.len() == 1 {
+            // One unit part: plan order is PyTorch's.
+            dst.copy_from_slice(src);
+            return;
+        }
         for (&col, &v) in self.perm.iter().zip(src) {
             dst[col] = v;
         }
@@ -413,7 +418,6 @@ pub(crate) fn recurrence_split(
         out[tail + b * hs..].copy_from_slice(&c_buf[t_len * b * hs..]);
     }
     drop((xav, wv, bv));
-
     let w = w_hh.detach();
     let (need_xa, need_w) = (xa.requires_grad(), w_hh.requires_grad());
     let need_b = b_hh.is_some_and(|b| b.requires_grad());
@@ -530,7 +534,9 @@ fn backward(
                     dh_u.iter_mut()
                         .zip(&dy[u.clone()])
                         .for_each(|(a, b)| *a += b);
+                    // act is in step order, da in the input's (bi·T + t).
                     let row = (st * b + bi) * gh + off..(st * b + bi) * gh + off + wd;
+                    let drow = (bi * t_len + t) * gh + off..(bi * t_len + t) * gh + off + wd;
                     let act = &s.act[row.clone()];
                     let cur = (st * b + bi) * hs;
                     let next = ((st + 1) * b + bi) * hs;
@@ -541,21 +547,21 @@ fn backward(
                             &s.c[next + u.start..next + u.end],
                             dh_u,
                             dcb.slice(bi * hs + u.start..bi * hs + u.end),
-                            dab.slice(row),
+                            dab.slice(drow),
                             n,
                         ),
                         Cell::Gru => gru_backward(
                             act,
-                            &s.ha[row.clone()],
+                            &s.ha[row],
                             &s.h[cur + u.start..cur + u.end],
                             dh_u,
-                            dab.slice(row.clone()),
-                            dhab.slice(row),
+                            dab.slice(drow.clone()),
+                            dhab.slice(drow),
                             ddb.slice(bi * hs + u.start..bi * hs + u.end),
                             n,
                         ),
                         Cell::RnnTanh | Cell::RnnRelu => {
-                            rnn_backward(act, dh_u, dab.slice(row), cell == Cell::RnnRelu)
+                            rnn_backward(act, dh_u, dab.slice(drow), cell == Cell::RnnRelu)
                         }
                     }
                 }
@@ -564,6 +570,7 @@ fn backward(
         // Part p's dh_{t−1}[rows, units] = (dL/d h-part)_st[rows] ·
         // W_hh[:, units] (+ the GRU's direct path).
         let through_part = |p: usize, st: usize| {
+            let t = time(st);
             let (rows, up) = plan.part(p);
             let u = plan.units[up].clone();
             // SAFETY: reads step st's da of part p's rows (finished by every
@@ -571,9 +578,9 @@ fn backward(
             // one) and writes only part p's rows and units of dh.
             unsafe {
                 let through = if cell == Cell::Gru { &dhab } else { &dab };
-                let a = through
-                    .slice((st * b + rows.start) * gh..(st * b + rows.end) * gh)
-                    .as_ptr();
+                // Rows bi·T + t of the input's order: a stride of T rows.
+                let first = (rows.start * t_len + t) * gh;
+                let a = through.slice(first..first + gh).as_ptr();
                 if cell == Cell::Gru {
                     for bi in rows.clone() {
                         dhb.slice(bi * hs + u.start..bi * hs + u.end)
@@ -584,7 +591,8 @@ fn backward(
                     .slice(rows.start * hs + u.start..rows.start * hs + u.start + 1)
                     .as_mut_ptr();
                 let accumulate = cell == Cell::Gru;
-                matmul_prepacked_serial(rows.len(), a, gh, &weights[up], c0, hs, accumulate);
+                let lda = t_len * gh;
+                matmul_prepacked_serial(rows.len(), a, lda, &weights[up], c0, hs, accumulate);
             }
         };
         let record = |norms: &mut Option<Vec<f32>>, st: usize| {
@@ -623,8 +631,16 @@ fn backward(
         *p.lock() = n;
     }
     let dh_part: &[f32] = if cell == Cell::Gru { &dha } else { &da };
-    // dW_hh = Σ_t (dL/d h-part)_tᵀ · h_{t-1}: one product over all steps,
-    // its rows in plan order, then put back.
+    // dW_hh = Σ_t (dL/d h-part)_tᵀ · h_{t-1}: one product over all steps
+    // (h_{t−1} gathered into da's rows bi·T + t), its rows in plan order,
+    // then put back.
+    let mut h_prev = Vec::with_capacity(b * t_len * hs);
+    for bi in 0..b {
+        for t in 0..t_len {
+            let st = time(t);
+            h_prev.extend_from_slice(&s.h[(st * b + bi) * hs..(st * b + bi + 1) * hs]);
+        }
+    }
     let mut dw_plan = vec![0.0f32; gh * hs];
     matmul(
         gh,
@@ -632,7 +648,7 @@ fn backward(
         hs,
         dh_part,
         MatLayout::Transposed,
-        &s.h[..t_len * b * hs],
+        &h_prev,
         MatLayout::Normal,
         &mut dw_plan,
         false,
@@ -647,15 +663,14 @@ fn backward(
     }
     let mut db = vec![0.0f32; gh];
     plan.unpermute(&db_plan, &mut db);
-    // dL/dxa back in the input's batch-major rows and PyTorch's columns.
-    let mut dxa = vec![0.0f32; b * t_len * gh];
-    for st in 0..t_len {
-        let t = time(st);
-        for bi in 0..b {
-            plan.unpermute(
-                &da[(st * b + bi) * gh..(st * b + bi + 1) * gh],
-                &mut dxa[(bi * t_len + t) * gh..(bi * t_len + t + 1) * gh],
-            );
+    // dL/dxa: da is in the input's rows already; its columns go back to
+    // PyTorch's order when the units were split.
+    let mut dxa = da;
+    if plan.units.len() > 1 {
+        let mut row = vec![0.0f32; gh];
+        for r in dxa.chunks_exact_mut(gh) {
+            plan.unpermute(r, &mut row);
+            r.copy_from_slice(&row);
         }
     }
     Grads {
