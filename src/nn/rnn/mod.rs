@@ -11,15 +11,17 @@
 //! Parameters per layer k: `weight_ih_l{k}` `[G·H, in]`, `weight_hh_l{k}`
 //! `[G·H, H]`, `bias_ih_l{k}`, `bias_hh_l{k}` `[G·H]` (G = 1, 4, 3), with
 //! `_reverse` for the backward direction; all initialised U(−1/√H, 1/√H).
-//! Layers stack (`num_layers`, dropout between them), each direction of
-//! each layer is one input product over all steps plus one fused recurrence
-//! (see `recurrence`).
+//! Layers stack (`num_layers`, dropout between them), and each direction of
+//! each layer is one fused op, input projection included (see
+//! `recurrence`).
 
+mod bptt;
+mod plan;
 mod recurrence;
 
-pub use recurrence::{recurrence, Cell, Dims, GradProbe};
+pub use recurrence::{recurrence, Cell, Dims, GradProbe, Weights};
 
-use super::functional::{dropout, linear};
+use super::functional::dropout;
 use super::Module;
 use crate::tensor::Tensor;
 
@@ -196,17 +198,22 @@ impl RnnBase {
                 let idx = layer * nd + d;
                 let p = &self.dirs[idx];
                 let inp = input.shape()[2];
-                let xa = linear(&input.reshape(&[b * t, inp]), &p.w_ih, p.b_ih.as_ref());
+                let rows = input.reshape(&[b * t, inp]);
                 let h_init = h0.narrow(0, idx, 1).reshape(&[b, hs]);
                 let c_init = c0.as_ref().map(|c| c.narrow(0, idx, 1).reshape(&[b, hs]));
                 let probe = (layer == nl - 1 && d == 0)
                     .then(|| self.probe.clone())
                     .flatten();
+                let weights = Weights {
+                    w_ih: &p.w_ih,
+                    b_ih: p.b_ih.as_ref(),
+                    w_hh: &p.w_hh,
+                    b_hh: p.b_hh.as_ref(),
+                };
                 let packed = recurrence(
                     self.cell,
-                    &xa,
-                    &p.w_hh,
-                    p.b_hh.as_ref(),
+                    &rows,
+                    weights,
                     &h_init,
                     c_init.as_ref(),
                     Dims {
