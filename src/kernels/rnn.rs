@@ -33,7 +33,11 @@ fn load(s: &[f32], j: usize, m: usize) -> [f32; L] {
 /// Writes the first `m` lanes of `v` to `s[j..j + m]`.
 #[inline(always)]
 fn store(s: &mut [f32], j: usize, m: usize, v: &[f32; L]) {
-    s[j..j + m].copy_from_slice(&v[..m]);
+    if m == L {
+        s[j..j + L].copy_from_slice(v);
+    } else {
+        s[j..j + m].copy_from_slice(&v[..m]);
+    }
 }
 
 /// The body of [`lstm_forward`].

@@ -138,14 +138,19 @@ impl Plan {
         }
     }
 
-    /// Unit part `t`'s columns of Wᵀ (`[k, G·units]`, plan order), packed,
-    /// for a weight `w: [G·H, k]` (W_ih or W_hh).
-    pub(super) fn forward_weights(&self, w: &[f32], k: usize, t: usize) -> PackedB {
+    /// Unit part `t`'s columns of the right operand `[k, G·units]` (plan
+    /// order), packed, whose column for PyTorch's row `r` stacks row `r` of
+    /// each block: `blocks` are `(matrix [G·H, k_i], k_i)` (a weight, or a
+    /// bias with k_i = 1), k = Σ k_i.
+    pub(super) fn forward_weights(&self, blocks: &[(&[f32], usize)], t: usize) -> PackedB {
         let g = self.cell.gates();
         let u = &self.units[t];
+        let k: usize = blocks.iter().map(|b| b.1).sum();
         let mut rows = Vec::with_capacity(g * u.len() * k);
         for &col in &self.perm[self.offset(t)..self.offset(t) + g * u.len()] {
-            rows.extend_from_slice(&w[col * k..(col + 1) * k]);
+            for &(m, ki) in blocks {
+                rows.extend_from_slice(&m[col * ki..(col + 1) * ki]);
+            }
         }
         PackedB::new(k, g * u.len(), &rows, MatLayout::Transposed)
     }

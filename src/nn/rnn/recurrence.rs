@@ -119,11 +119,6 @@ pub(super) struct Saved {
     pub(super) ha: Vec<f32>,
 }
 
-/// `v` (G·H values in PyTorch's order) in plan order.
-fn in_plan_order(plan: &Plan, v: &[f32]) -> Vec<f32> {
-    plan.perm.iter().map(|&col| v[col]).collect()
-}
-
 /// [`recurrence`] split over the threads as `split` says (None: as this
 /// machine's threads and the sizes say).
 #[allow(clippy::too_many_arguments)]
@@ -173,56 +168,41 @@ pub(crate) fn recurrence_split(
     } else {
         Vec::new()
     };
+    // Each step is one product [x_t | 1 | h_{t−1}]·[W_ih | b | W_hh]ᵀ, the
+    // bias b = b_ih + b_hh riding on a column of ones; the GRU's x part
+    // [x_t | 1]·[W_ih | b_ih]ᵀ and h part [h_{t−1} | 1]·[W_hh | b_hh]ᵀ are
+    // two. A step's rows are gathered as [x_t | 1 | h_{t−1} | 1].
     let (w_ih, w_hh) = (w.w_ih.data(), w.w_hh.data());
-    let units = plan.units.len();
-    let w_x: Vec<PackedB> = (0..units)
-        .map(|t| plan.forward_weights(&w_ih, inp, t))
-        .collect();
-    let w_h: Vec<PackedB> = (0..units)
-        .map(|t| plan.forward_weights(&w_hh, hs, t))
-        .collect();
-    drop((w_ih, w_hh));
-    // The biases in plan order: the x part's and the h part's apart for
-    // the GRU, summed for the others.
+    let zeros = vec![0.0f32; gh];
     let (b_ih, b_hh) = (w.b_ih.map(|b| b.data()), w.b_hh.map(|b| b.data()));
-    let (bias_x, bias_h): (Option<Vec<f32>>, Option<Vec<f32>>) = if gru {
+    let b_ih: &[f32] = b_ih.as_deref().unwrap_or(&zeros);
+    let b_hh: &[f32] = b_hh.as_deref().unwrap_or(&zeros);
+    let units = plan.units.len();
+    let pack = |blocks: &[(&[f32], usize)]| -> Vec<PackedB> {
+        (0..units)
+            .map(|t| plan.forward_weights(blocks, t))
+            .collect()
+    };
+    let (w_x, w_h) = if gru {
         (
-            b_ih.as_deref().map(|v| in_plan_order(&plan, v)),
-            b_hh.as_deref().map(|v| in_plan_order(&plan, v)),
+            pack(&[(&w_ih, inp), (b_ih, 1)]),
+            pack(&[(&w_hh, hs), (b_hh, 1)]),
         )
     } else {
-        let sum = match (b_ih.as_deref(), b_hh.as_deref()) {
-            (Some(i), Some(h)) => Some(i.iter().zip(h).map(|(a, b)| a + b).collect::<Vec<_>>()),
-            (Some(v), None) | (None, Some(v)) => Some(v.to_vec()),
-            (None, None) => None,
-        };
-        (None, sum.map(|v| in_plan_order(&plan, &v)))
+        let b_sum: Vec<f32> = b_ih.iter().zip(b_hh).map(|(a, b)| a + b).collect();
+        (pack(&[(&w_ih, inp), (&b_sum, 1), (&w_hh, hs)]), Vec::new())
     };
-    drop((b_ih, b_hh));
+    drop((w_ih, w_hh));
+    // One gathered row: [x_t | 1 | h_{t−1} | 1].
+    let kx = inp + hs + 2;
     let time = |s: usize| if d.reverse { t_len - 1 - s } else { s };
     {
         let (hb, cb) = (SharedMut::new(&mut h_buf), SharedMut::new(&mut c_buf));
         let (ab, hab) = (SharedMut::new(&mut act), SharedMut::new(&mut ha_buf));
         let xv: &[f32] = &xv;
-        // Rows `rows` of `target` (stride `ld`, from `first`), columns
-        // 0..w: the bias, or zeros.
-        let fill = |target: &SharedMut<f32>,
-                    first: usize,
-                    ld: usize,
-                    rows: usize,
-                    w: usize,
-                    bias: Option<&[f32]>| {
-            for r in 0..rows {
-                // SAFETY: the caller owns these rows and columns in this step.
-                let row = unsafe { target.slice(first + r * ld..first + r * ld + w) };
-                match bias {
-                    Some(bias) => row.copy_from_slice(bias),
-                    None => row.fill(0.0),
-                }
-            }
-        };
-        // Part p's step s: its rows, its units.
-        let step = |p: usize, s: usize| {
+        // Part p's step s, its rows and units; `rows_in` holds its rows'
+        // gathered inputs.
+        let step = |p: usize, s: usize, rows_in: &mut Vec<f32>| {
             let t = time(s);
             let (rows, up) = plan.part(p);
             let u = plan.units[up].clone();
@@ -230,32 +210,31 @@ pub(crate) fn recurrence_split(
             let (off, wd) = (plan.offset(up), cell.gates() * n);
             let m = rows.len();
             let a_first = s * b * gh + rows.start * gh + off;
-            // x_t of part p's rows: row bi of step t is row bi·T + t.
-            let x_first = xv[(rows.start * t_len + t) * inp..].as_ptr();
-            let x_ld = t_len * inp;
-            // The GRU's x part of this step, plan order.
-            let mut xa = vec![0.0f32; if gru { m * wd } else { 0 }];
+            rows_in.resize(m * kx, 0.0);
             // SAFETY: in step s part p writes only its own rows and columns
             // (off..off + wd of its rows of step s's activations, its units
             // of its rows of h and c at step s + 1) and reads h and c at step
             // s, which nobody writes now; the buffers outlive the loop.
             unsafe {
-                let h_prev = hb.slice((s * b + rows.start) * hs..(s * b + rows.end) * hs);
-                let bias_h = bias_h.as_deref().map(|v| &v[off..off + wd]);
-                let target = if gru { &hab } else { &ab };
-                fill(target, a_first, gh, m, wd, bias_h);
-                let c_first = target.slice(a_first..a_first + 1).as_mut_ptr();
-                if gru {
-                    if let Some(bias_x) = &bias_x {
-                        for r in xa.chunks_exact_mut(wd) {
-                            r.copy_from_slice(&bias_x[off..off + wd]);
-                        }
-                    }
-                    matmul_prepacked_serial(m, x_first, x_ld, &w_x[up], xa.as_mut_ptr(), wd, true);
-                } else {
-                    matmul_prepacked_serial(m, x_first, x_ld, &w_x[up], c_first, gh, true);
+                for (r, bi) in rows.clone().enumerate() {
+                    let row = &mut rows_in[r * kx..(r + 1) * kx];
+                    // x_t of row bi is row bi·T + t of the input.
+                    row[..inp].copy_from_slice(&xv[(bi * t_len + t) * inp..][..inp]);
+                    row[inp] = 1.0;
+                    let h = (s * b + bi) * hs;
+                    row[inp + 1..inp + 1 + hs].copy_from_slice(hb.slice(h..h + hs));
+                    row[kx - 1] = 1.0;
                 }
-                matmul_prepacked_serial(m, h_prev.as_ptr(), hs, &w_h[up], c_first, gh, true);
+                let a_in = rows_in.as_ptr();
+                let mut xa = vec![0.0f32; if gru { m * wd } else { 0 }];
+                if gru {
+                    let c = hab.slice(a_first..a_first + 1).as_mut_ptr();
+                    matmul_prepacked_serial(m, a_in, kx, &w_x[up], xa.as_mut_ptr(), wd, false);
+                    matmul_prepacked_serial(m, a_in.add(inp + 1), kx, &w_h[up], c, gh, false);
+                } else {
+                    let c = ab.slice(a_first..a_first + 1).as_mut_ptr();
+                    matmul_prepacked_serial(m, a_in, kx, &w_x[up], c, gh, false);
+                }
                 for (r, bi) in rows.enumerate() {
                     let a_row = ab.slice(a_first + r * gh..a_first + r * gh + wd);
                     let cur = (s * b + bi) * hs;
@@ -287,10 +266,13 @@ pub(crate) fn recurrence_split(
         };
         if plan.lockstep() {
             for s in 0..t_len {
-                plan.run(&|p| step(p, s));
+                plan.run(&|p| step(p, s, &mut Vec::new()));
             }
         } else {
-            plan.run(&|p| (0..t_len).for_each(|s| step(p, s)));
+            plan.run(&|p| {
+                let mut rows_in = Vec::new();
+                (0..t_len).for_each(|s| step(p, s, &mut rows_in))
+            });
         }
     }
     drop(xv);
