@@ -2,14 +2,14 @@
 # Data-parallel scaling side by side, in alternating rounds:
 #   nerve 1 rank x 2 threads, nerve 2 ranks x 1 thread (mpirun),
 #   PyTorch DDP (gloo) 1 x 2 and 2 x 1 (torchrun), the same workloads.
-# Usage: benches/dist.sh [ROUNDS] [WORKLOADS...]   (default: 3 rounds of mlp cnn)
+# Usage: benches/dist.sh [ROUNDS] [WORKLOADS...]   (default: 3 rounds of mlp cnn gpt)
 # Needs: cargo build --release --features mpi; Open MPI; a Python with torch
 # (PYTHON, default /tmp/torch-venv/bin/python). Prints one JSON line per run
 # to benches/dist.jsonl, then medians and ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}; shift || true
-WORK=${*:-mlp cnn}
+WORK=${*:-mlp cnn gpt}
 PY=${PYTHON:-/tmp/torch-venv/bin/python}
 TORCHRUN="$(dirname "$PY")/torchrun"
 NERVE=target/release/nerve

@@ -593,3 +593,23 @@ fn under_mpirun_without_the_mpi_feature_says_so_once() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--features mpi"));
 }
+
+/// The data-parallel GPT workload runs as one process (no MPI needed), with
+/// the peer's model (809,856 parameters) and a finite, sane loss.
+#[test]
+fn bench_dist_gpt_runs_alone() {
+    let o = nerve(&["bench", "dist-gpt", "--quick", "--threads", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = stdout(&o);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON line");
+    assert_eq!(v["bench"], "dist-gpt");
+    assert_eq!(v["params"], 809_856);
+    assert!(v["tokens_per_s"].as_f64().unwrap() > 0.0, "{line}");
+    let loss = v["final_loss"].as_f64().unwrap();
+    // About ln 65 = 4.17 at the start; the ids' entropy, 4.159, is the floor.
+    assert!(loss > 4.1 && loss < 4.4, "{line}");
+    assert_fails(
+        &nerve(&["bench", "dist-nope"]),
+        &["unknown benchmark 'dist-nope'", "dist-gpt"],
+    );
+}
