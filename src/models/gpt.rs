@@ -158,9 +158,13 @@ impl GptConfig {
 
 /// nanoGPT's `transformer` ModuleDict: wte, wpe, drop, h, ln_f.
 pub struct Transformer {
+    /// Token embedding `[vocab, n_embd]` (also the output layer's weight).
     pub wte: Embedding,
+    /// Learned position embedding `[block_size, n_embd]`.
     pub wpe: Embedding,
+    /// The `n_layer` blocks.
     pub h: Blocks,
+    /// The final LayerNorm.
     pub ln_f: LayerNorm,
 }
 
@@ -217,7 +221,9 @@ impl Module for Transformer {
 
 /// A built GPT.
 pub struct Gpt {
+    /// The sizes it was built with.
     pub config: GptConfig,
+    /// Embeddings, blocks and the final LayerNorm.
     pub transformer: Transformer,
     /// The output layer; its weight is `transformer.wte.weight` (tied).
     pub lm_head: Linear,

@@ -16,7 +16,6 @@ pub mod char_rnn;
 pub mod chat;
 mod conv_layers;
 pub mod generate;
-#[allow(missing_docs)] // documented after the GPT decoder work in it lands (issue 15)
 pub mod gpt;
 mod gpt_decoder;
 pub mod graph;

@@ -2,7 +2,6 @@
 //! weight initialisation and losses. Names follow PyTorch's `torch.nn`.
 
 mod activation;
-#[allow(missing_docs)] // documented after the LSTM / GPT work in it lands (issue 15)
 pub mod attention;
 mod batchnorm;
 pub mod conv;
@@ -17,10 +16,8 @@ mod module;
 pub mod norm;
 mod perceptron;
 pub mod pool;
-#[allow(missing_docs)] // documented after the LSTM / GPT work in it lands (issue 15)
 pub mod rnn;
 mod sequential;
-#[allow(missing_docs)] // documented after the LSTM / GPT work in it lands (issue 15)
 pub mod transformer;
 
 pub use activation::{Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Step, Tanh, GELU};

@@ -19,13 +19,17 @@ use crate::tensor::Tensor;
 
 /// nanoGPT's `MLP`: `c_fc` (E → 4E), exact GELU, `c_proj` (4E → E), dropout.
 pub struct Mlp {
+    /// E → 4E.
     pub c_fc: Linear,
+    /// 4E → E.
     pub c_proj: Linear,
+    /// Dropout probability on the output (training only).
     pub dropout: f32,
     training: bool,
 }
 
 impl Mlp {
+    /// The block for width `n_embd`, with biases or without.
     pub fn new(n_embd: usize, bias: bool, dropout: f32) -> Mlp {
         Mlp {
             c_fc: Linear::with_bias(n_embd, 4 * n_embd, bias),
@@ -66,9 +70,13 @@ impl Module for Mlp {
 
 /// nanoGPT's `Block`: pre-LN causal self-attention and MLP with residuals.
 pub struct Block {
+    /// The LayerNorm before attention.
     pub ln_1: LayerNorm,
+    /// Causal self-attention.
     pub attn: CausalSelfAttention,
+    /// The LayerNorm before the MLP.
     pub ln_2: LayerNorm,
+    /// The feed-forward block.
     pub mlp: Mlp,
 }
 

@@ -37,9 +37,13 @@ use crate::tensor::Tensor;
 /// nanoGPT's `CausalSelfAttention`: `c_attn` → heads → causal attention →
 /// `c_proj`, dropout on the weights and on the output (the residual branch).
 pub struct CausalSelfAttention {
+    /// q, k and v of every head in one product: `[3E, E]`.
     pub c_attn: Linear,
+    /// The heads' outputs back to the residual width: `[E, E]`.
     pub c_proj: Linear,
+    /// Heads, each of E / n_head.
     pub n_head: usize,
+    /// The width E.
     pub n_embd: usize,
     /// Dropout probability of the weights and of the output.
     pub dropout: f32,

@@ -23,12 +23,19 @@ use crate::tensor::Tensor;
 
 /// `nn.MultiheadAttention(embed_dim, num_heads, dropout, bias, batch_first)`.
 pub struct MultiheadAttention {
+    /// q, k and v projections stacked: `[3E, E]`.
     pub in_proj_weight: Tensor,
+    /// Their biases `[3E]`, when `bias`.
     pub in_proj_bias: Option<Tensor>,
+    /// The output projection `[E, E]`.
     pub out_proj: Linear,
+    /// The width E.
     pub embed_dim: usize,
+    /// Heads, each of E / num_heads.
     pub num_heads: usize,
+    /// Dropout probability on the attention weights (training only).
     pub dropout: f32,
+    /// Inputs `[B, L, E]` (else `[L, B, E]`).
     pub batch_first: bool,
     training: bool,
 }
@@ -40,8 +47,11 @@ pub struct MhaArgs {
     pub key_padding_mask: Option<Vec<bool>>,
     /// `[L, S]` added to the scores (see [`MhaArgs::bool_mask`]).
     pub attn_mask: Option<Vec<f32>>,
+    /// A causal mask (query i sees keys 0..=i) on top of the others.
     pub is_causal: bool,
+    /// Return the attention weights as well.
     pub need_weights: bool,
+    /// The weights averaged over the heads (else one map per head).
     pub average_attn_weights: bool,
 }
 

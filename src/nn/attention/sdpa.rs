@@ -93,6 +93,7 @@ pub struct AttnOptions {
     pub attn_bias: Option<Vec<f32>>,
     /// Dropout on the weights (only when `training`).
     pub dropout_p: f32,
+    /// Whether dropout applies (PyTorch's `training` flag).
     pub training: bool,
     /// The factor of the scores (default 1/√d).
     pub scale: Option<f32>,

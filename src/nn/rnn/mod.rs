@@ -29,7 +29,9 @@ use crate::tensor::Tensor;
 /// and, for an LSTM, the cell state `c` of the same shape.
 #[derive(Clone, Debug)]
 pub struct RnnState {
+    /// The hidden state h.
     pub h: Tensor,
+    /// The LSTM's cell state c (None for RNN and GRU).
     pub c: Option<Tensor>,
 }
 
@@ -46,12 +48,16 @@ impl RnnState {
 /// Sizes and switches of a recurrent layer (PyTorch's constructor arguments).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RnnOptions {
+    /// Stacked layers, each reading the one below (1).
     pub num_layers: usize,
+    /// Whether the layers have `bias_ih` and `bias_hh` (true).
     pub bias: bool,
     /// Inputs and outputs `[B, T, features]` (else `[T, B, features]`).
     pub batch_first: bool,
     /// Dropout on the outputs of every layer but the last (training only).
     pub dropout: f32,
+    /// A second direction reading the sequence backwards, its outputs
+    /// concatenated to the first's (false).
     pub bidirectional: bool,
 }
 
@@ -449,8 +455,11 @@ impl GRU {
 
 /// Any of the three recurrent layers, chosen at run time (a config's `cell`).
 pub enum Recurrent {
+    /// An Elman RNN (tanh or relu).
     Rnn(RNN),
+    /// An LSTM.
     Lstm(LSTM),
+    /// A GRU.
     Gru(GRU),
 }
 
