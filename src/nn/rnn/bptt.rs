@@ -12,8 +12,8 @@
 //! dL/da is kept in the input's rows (bi·T + t), so it meets x row for row
 //! and the products over all steps read it in place.
 
+use super::cell::{Cell, Dims, GradProbe, Saved};
 use super::plan::Plan;
-use super::recurrence::{Cell, Dims, GradProbe, Saved};
 use crate::kernels::gemm::{matmul_prepacked_serial, PackedB};
 use crate::kernels::spin_pool::SharedMut;
 use crate::kernels::{gru_backward, lstm_backward, matmul, rnn_backward, MatLayout};

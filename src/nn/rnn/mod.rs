@@ -16,10 +16,12 @@
 //! `recurrence`).
 
 mod bptt;
+mod cell;
 mod plan;
 mod recurrence;
 
-pub use recurrence::{recurrence, Cell, Dims, GradProbe, Weights};
+pub use cell::{Cell, Dims, GradProbe, Weights};
+pub use recurrence::recurrence;
 
 use super::functional::dropout;
 use super::Module;

@@ -27,7 +27,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::recurrence::Cell;
+use super::cell::Cell;
 use crate::kernels::gemm::PackedB;
 use crate::kernels::spin_pool;
 use crate::kernels::MatLayout;
