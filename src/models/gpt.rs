@@ -25,7 +25,7 @@
 //! `strict=True`, and a nanoGPT state_dict saved as safetensors loads here.
 //!
 //! Generating, a KV cache per block keeps the keys and values of the
-//! context ([`GptDecoder`], models/gpt_decoder.rs); once the context window
+//! context (`GptDecoder`, models/gpt_decoder.rs); once the context window
 //! is full it slides.
 
 use std::sync::Arc;
@@ -33,8 +33,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::builder::LayerInfo;
-use super::generate::{Decoder, LanguageModel};
-pub use super::gpt_decoder::GptDecoder;
+use super::generate::LanguageModel;
 use super::graph::{GraphNode, ModelGraph};
 use super::{DataSpec, Model};
 use crate::autograd::no_grad;
@@ -333,13 +332,6 @@ impl Gpt {
         })
     }
 
-    /// A decoder whose window slides by `slide` tokens when it is full (1:
-    /// nanoGPT's window, every token sees the last block_size; see
-    /// [`GptDecoder`]).
-    pub fn sliding_decoder(&self, slide: usize) -> GptDecoder<'_> {
-        GptDecoder::new(self, slide)
-    }
-
     /// The default slide of [`LanguageModel::decoder`]: a quarter window.
     pub fn default_slide(&self) -> usize {
         (self.config.block_size / 4).max(1)
@@ -546,27 +538,5 @@ impl Model for Gpt {
         g.push(("ln_f".to_string(), tr.ln_f.parameters()));
         g.retain(|(_, p)| !p.is_empty());
         g
-    }
-}
-
-impl LanguageModel for Gpt {
-    fn vocab_size(&self) -> usize {
-        self.vocab()
-    }
-
-    fn context_window(&self) -> Option<usize> {
-        Some(self.config.block_size)
-    }
-
-    fn decoder(&self) -> Box<dyn Decoder + '_> {
-        Box::new(self.sliding_decoder(self.default_slide()))
-    }
-
-    fn decoder_sliding(&self, slide: usize) -> Box<dyn Decoder + '_> {
-        Box::new(self.sliding_decoder(slide))
-    }
-
-    fn attention_maps(&self, ids: &[u32]) -> Option<(usize, Vec<Vec<f32>>)> {
-        Some((self.config.n_head, Gpt::attention_maps(self, ids)))
     }
 }

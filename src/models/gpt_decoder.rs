@@ -25,7 +25,7 @@
 
 use std::sync::Arc;
 
-use super::generate::Decoder;
+use super::generate::{Decoder, LanguageModel};
 use super::gpt::Gpt;
 use crate::autograd::no_grad;
 use crate::kernels::attention::{attention_forward, AttnDims, AttnMask, HeadLayout};
@@ -431,5 +431,37 @@ impl Step {
 fn add(x: &mut [f32], y: &[f32]) {
     for (a, &b) in x.iter_mut().zip(y) {
         *a += b;
+    }
+}
+
+impl Gpt {
+    /// A decoder whose window slides by `slide` tokens when it is full (1:
+    /// nanoGPT's window, every token sees the last block_size; see
+    /// [`GptDecoder`]).
+    pub fn sliding_decoder(&self, slide: usize) -> GptDecoder<'_> {
+        GptDecoder::new(self, slide)
+    }
+}
+
+/// The GPT as a language model: its decoder is a [`GptDecoder`].
+impl LanguageModel for Gpt {
+    fn vocab_size(&self) -> usize {
+        self.vocab()
+    }
+
+    fn context_window(&self) -> Option<usize> {
+        Some(self.config.block_size)
+    }
+
+    fn decoder(&self) -> Box<dyn Decoder + '_> {
+        Box::new(self.sliding_decoder(self.default_slide()))
+    }
+
+    fn decoder_sliding(&self, slide: usize) -> Box<dyn Decoder + '_> {
+        Box::new(self.sliding_decoder(slide))
+    }
+
+    fn attention_maps(&self, ids: &[u32]) -> Option<(usize, Vec<Vec<f32>>)> {
+        Some((self.config.n_head, Gpt::attention_maps(self, ids)))
     }
 }

@@ -33,7 +33,8 @@ pub use char_rnn::{CharRnn, CharRnnConfig};
 pub use generate::{
     generate, generate_from, generate_with, Decoder, LanguageModel, Sampler, SamplingOptions,
 };
-pub use gpt::{Gpt, GptConfig, GptDecoder};
+pub use gpt::{Gpt, GptConfig};
+pub use gpt_decoder::GptDecoder;
 pub use graph::{EdgeKind, GraphEdge, GraphNode, ModelGraph};
 pub use layer_spec::{LayerSpec, LAYER_TYPES};
 pub use rnn_classifier::{RnnClassifier, RnnClassifierConfig};
