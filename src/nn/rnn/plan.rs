@@ -167,26 +167,17 @@ impl Plan {
         PackedB::new(self.gh(), u.len(), &m, MatLayout::Normal)
     }
 
-    /// A whole row from plan order back to PyTorch's order.
-    pub(super) fn unpermute(&self, src: &[f32], dst: &mut [f32]) {
-        if self.units.len() == 1 {
-            // One unit part: plan order is PyTorch's.
-            dst.copy_from_slice(src);
-            return;
-        }
-        for (&col, &v) in self.perm.iter().zip(src) {
-            dst[col] = v;
-        }
-    }
-
-    /// Rows of `G·H` values (`m`) from plan order back to PyTorch's, in place.
+    /// Rows of `G·H` values (`m`) from plan order back to PyTorch's, in
+    /// place (nothing to do for one unit part: its order is PyTorch's).
     pub(super) fn unpermute_rows(&self, m: &mut [f32]) {
         if self.units.len() == 1 {
             return;
         }
         let mut row = vec![0.0f32; self.gh()];
         for r in m.chunks_exact_mut(self.gh()) {
-            self.unpermute(r, &mut row);
+            for (&col, &v) in self.perm.iter().zip(r.iter()) {
+                row[col] = v;
+            }
             r.copy_from_slice(&row);
         }
     }

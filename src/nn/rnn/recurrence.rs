@@ -49,6 +49,15 @@ pub fn recurrence(
     recurrence_split(cell, x, w, h0, c0, d, probe, None)
 }
 
+/// A part's working rows of one step, kept from step to step.
+#[derive(Default)]
+struct Scratch {
+    /// The gathered inputs `[rows, in + H + 2]`: `[x_t | 1 | h_{t−1} | 1]`.
+    rows_in: Vec<f32>,
+    /// The GRU's x part `[rows, G·units]`.
+    xa: Vec<f32>,
+}
+
 /// [`recurrence`] split over the threads as `split` says (None: as this
 /// machine's threads and the sizes say).
 #[allow(clippy::too_many_arguments)]
@@ -130,9 +139,9 @@ pub(crate) fn recurrence_split(
         let (hb, cb) = (SharedMut::new(&mut h_buf), SharedMut::new(&mut c_buf));
         let (ab, hab) = (SharedMut::new(&mut act), SharedMut::new(&mut ha_buf));
         let xv: &[f32] = &xv;
-        // Part p's step s, its rows and units; `rows_in` holds its rows'
-        // gathered inputs.
-        let step = |p: usize, s: usize, rows_in: &mut Vec<f32>| {
+        // Part p's step s, its rows and units; `scratch` holds its rows'
+        // gathered inputs and, for the GRU, their x part.
+        let step = |p: usize, s: usize, scratch: &mut Scratch| {
             let t = time(s);
             let (rows, up) = plan.part(p);
             let u = plan.units[up].clone();
@@ -140,7 +149,9 @@ pub(crate) fn recurrence_split(
             let (off, wd) = (plan.offset(up), cell.gates() * n);
             let m = rows.len();
             let a_first = s * b * gh + rows.start * gh + off;
+            let Scratch { rows_in, xa } = scratch;
             rows_in.resize(m * kx, 0.0);
+            xa.resize(if gru { m * wd } else { 0 }, 0.0);
             // SAFETY: in step s part p writes only its own rows and columns
             // (off..off + wd of its rows of step s's activations, its units
             // of its rows of h and c at step s + 1) and reads h and c at step
@@ -156,7 +167,6 @@ pub(crate) fn recurrence_split(
                     row[kx - 1] = 1.0;
                 }
                 let a_in = rows_in.as_ptr();
-                let mut xa = vec![0.0f32; if gru { m * wd } else { 0 }];
                 if gru {
                     let c = hab.slice(a_first..a_first + 1).as_mut_ptr();
                     matmul_prepacked_serial(m, a_in, kx, &w_x[up], xa.as_mut_ptr(), wd, false);
@@ -196,12 +206,12 @@ pub(crate) fn recurrence_split(
         };
         if plan.lockstep() {
             for s in 0..t_len {
-                plan.run(&|p| step(p, s, &mut Vec::new()));
+                plan.run(&|p| step(p, s, &mut Scratch::default()));
             }
         } else {
             plan.run(&|p| {
-                let mut rows_in = Vec::new();
-                (0..t_len).for_each(|s| step(p, s, &mut rows_in))
+                let mut scratch = Scratch::default();
+                (0..t_len).for_each(|s| step(p, s, &mut scratch))
             });
         }
     }
